@@ -1,0 +1,60 @@
+"""The plugin contract: every hook gensr-bench calls, typed and documented.
+
+Implementations may accept fewer arguments than a spec names (pluggy passes only those asked
+for). ``gensr_register_*`` hooks return lists of classes; all answers are collected.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from gensr_bench.interfaces import Metric, RestorationModel, Suite
+    from gensr_bench.records import RunResult
+
+PROJECT = "gensr_bench"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def gensr_register_metrics() -> list[type[Metric]]:
+    """Called once when the metric registry is built; return the Metric subclasses this plugin
+    provides. Every plugin's answer is collected; a name registered twice is an error."""
+    raise NotImplementedError
+
+
+@hookspec
+def gensr_register_models() -> list[type[RestorationModel]]:
+    """Called once when the model registry is built; return the RestorationModel subclasses
+    this plugin provides. Every plugin's answer is collected; duplicate names are an error."""
+    raise NotImplementedError
+
+
+@hookspec
+def gensr_register_suites() -> list[type[Suite]]:
+    """Called once when the suite registry is built; return the Suite subclasses this plugin
+    provides. Every plugin's answer is collected; duplicate names are an error."""
+    raise NotImplementedError
+
+
+@hookspec
+def gensr_register_commands(cli: click.Group) -> None:
+    """Called once when the command line starts, with the top-level click group; add
+    commands to it with ``cli.add_command``. Returns nothing."""
+
+
+@hookspec
+def gensr_run_started(run: dict[str, Any]) -> None:
+    """Called when an evaluation run starts, with its configuration and provenance
+    (a plain dict, read-only by convention). Returns nothing."""
+
+
+@hookspec
+def gensr_run_finished(run: dict[str, Any], result: RunResult) -> None:
+    """Called when an evaluation run has finished and its summary is written, with the run's
+    configuration and its RunResult. Returns nothing."""

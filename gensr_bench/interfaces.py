@@ -1,0 +1,149 @@
+"""Abstract bases of the components plugins provide: metrics, restoration models, suites.
+
+The core calls these interfaces only; it knows no metric, model or suite by name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, ClassVar
+
+from gensr_bench.records import Restoration, Utterance
+
+PARADIGMS = ("ar", "mgm", "fm", "discriminative", "dsp")
+
+
+def first_docstring_line(cls: type) -> str:
+    """The first line of a class docstring: the one-line description shown by ``ls``."""
+    doc = (cls.__doc__ or "").strip()
+    return doc.splitlines()[0].strip() if doc else ""
+
+
+class Component(ABC):
+    """What metrics, models and suites share: a registered name, a version and options."""
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+
+    def __init__(self, **options: Any) -> None:
+        self.options: dict[str, Any] = dict(options)
+
+    @classmethod
+    def description(cls) -> str:
+        return first_docstring_line(cls)
+
+    def config(self) -> dict[str, Any]:
+        """Everything that identifies this component's behaviour, recorded in run results."""
+        return {"name": self.name, "version": self.version, "options": dict(self.options)}
+
+
+class Metric(Component):
+    """Scores restorations, one dict of ``outputs`` per utterance.
+
+    Class attributes:
+        higher_is_better: a bool for all outputs, or a mapping output -> bool.
+        requires_reference: whether the utterance reference is needed.
+        sample_rate: the rate the metric scores at; the runner resamples to it (``None``: native).
+        outputs: the names of the values ``score_batch`` returns for each utterance.
+        min_duration: shortest audio in seconds the metric can score honestly; the runner
+            reports shorter audio as ``None`` with an error instead of calling the metric.
+
+    ``score_batch`` may raise: the runner then scores the batch one utterance at a time and
+    records ``None`` plus the error for the utterance that fails. A NaN or infinite value is
+    recorded as ``None`` with an error too. Never return a made-up number such as 0.0.
+    """
+
+    higher_is_better: ClassVar[bool | Mapping[str, bool]] = True
+    requires_reference: ClassVar[bool] = False
+    sample_rate: ClassVar[int | None] = 16000
+    outputs: ClassVar[tuple[str, ...]] = ()
+    min_duration: ClassVar[float] = 0.0
+
+    def setup(self) -> None:  # noqa: B027 - optional hook with a no-op default
+        """Load weights or sessions once per worker. Called before the first ``score_batch``."""
+
+    @abstractmethod
+    def score_batch(
+        self, restorations: Sequence[Restoration], utterances: Sequence[Utterance]
+    ) -> list[dict[str, float]]:
+        """Score each restoration against its utterance (same order, same length)."""
+
+    @classmethod
+    def direction(cls, output: str) -> bool:
+        """Whether a larger value of ``output`` is better."""
+        if isinstance(cls.higher_is_better, Mapping):
+            return bool(cls.higher_is_better[output])
+        return bool(cls.higher_is_better)
+
+    def weights_sha256(self) -> dict[str, str]:
+        """sha256 of every weight file the metric uses (file name -> hex digest)."""
+        return {}
+
+
+class RestorationModel(Component):
+    """Restores degraded speech. ``restore`` is deterministic for a given seed."""
+
+    paradigm: ClassVar[str] = "dsp"
+    sample_rate: ClassVar[int] = 16000
+
+    def setup(self) -> None:  # noqa: B027 - optional hook with a no-op default
+        """Load weights once per worker. Called before the first ``restore``."""
+
+    @abstractmethod
+    def restore(self, batch: Sequence[Utterance], seed: int) -> list[Restoration]:
+        """Restore each utterance; inputs arrive at ``sample_rate``."""
+
+    def sample(
+        self,
+        batch: Sequence[Utterance],
+        n: int,
+        seed: int,
+        sampling: Mapping[str, Any] | None = None,
+    ) -> list[list[Restoration]]:
+        """``n`` candidates per utterance. The default calls ``restore`` with seeds seed..seed+n-1."""
+        per_seed = [self.restore(batch, seed + k) for k in range(n)]
+        return [[per_seed[k][i] for k in range(n)] for i in range(len(batch))]
+
+    def checkpoint_hash(self) -> str | None:
+        """sha256 of the weights the model restores with; ``None`` for weightless models."""
+        return None
+
+
+class Suite(Component):
+    """A set of utterances to evaluate on. Iteration is lazy so memory stays flat."""
+
+    sample_rate: ClassVar[int] = 16000
+
+    def __init__(self, limit: int | None = None, **options: Any) -> None:
+        super().__init__(**options)
+        if limit is not None and limit < 1:
+            raise ValueError(f"limit must be a positive number of utterances, got {limit}")
+        self.limit = limit
+
+    @abstractmethod
+    def iter_utterances(self) -> Iterator[Utterance]:
+        """Yield every utterance of the full suite, in a fixed order."""
+
+    @abstractmethod
+    def full_size(self) -> int:
+        """Number of utterances in the full suite (ignoring ``limit``)."""
+
+    def __iter__(self) -> Iterator[Utterance]:
+        return itertools.islice(self.iter_utterances(), self.limit)
+
+    def __len__(self) -> int:
+        size = self.full_size()
+        return size if self.limit is None else min(size, self.limit)
+
+    def fingerprint(self) -> str:
+        """A hash that changes whenever the suite's content could change."""
+        payload = json.dumps(
+            {"name": self.name, "version": self.version, "options": self.options},
+            sort_keys=True,
+            default=str,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]

@@ -1,0 +1,1 @@
+"""First-party gensr-bench plugins: metrics, models and suites, each registered by entry point."""
