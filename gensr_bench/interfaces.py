@@ -62,8 +62,10 @@ class Metric(Component):
     sample_rate: ClassVar[int | None] = 16000
     outputs: ClassVar[tuple[str, ...]] = ()
     min_duration: ClassVar[float] = 0.0
+    #: Whether ``run`` uses this metric when ``--metrics`` is not given.
+    default: ClassVar[bool] = True
 
-    def setup(self) -> None:  # noqa: B027 - optional hook with a no-op default
+    def setup(self) -> None:
         """Load weights or sessions once per worker. Called before the first ``score_batch``."""
 
     @abstractmethod
@@ -84,13 +86,24 @@ class Metric(Component):
         return {}
 
 
+def item_seed(seed: int, utterance_id: str) -> int:
+    """The seed for one utterance: models draw per-item randomness from it, so an output
+    depends only on (seed, utterance) and never on how the runner batched or resumed."""
+    digest = hashlib.sha256(f"{seed}:{utterance_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & 0x7FFF_FFFF_FFFF_FFFF
+
+
 class RestorationModel(Component):
-    """Restores degraded speech. ``restore`` is deterministic for a given seed."""
+    """Restores degraded speech.
+
+    ``restore(batch, seed)`` must be deterministic for a seed *and independent of the batch
+    composition*: draw each utterance's randomness from ``item_seed(seed, utterance.id)``.
+    """
 
     paradigm: ClassVar[str] = "dsp"
     sample_rate: ClassVar[int] = 16000
 
-    def setup(self) -> None:  # noqa: B027 - optional hook with a no-op default
+    def setup(self) -> None:
         """Load weights once per worker. Called before the first ``restore``."""
 
     @abstractmethod
@@ -104,7 +117,7 @@ class RestorationModel(Component):
         seed: int,
         sampling: Mapping[str, Any] | None = None,
     ) -> list[list[Restoration]]:
-        """``n`` candidates per utterance. The default calls ``restore`` with seeds seed..seed+n-1."""
+        """``n`` candidates per utterance; by default ``restore`` with seeds seed .. seed+n-1."""
         per_seed = [self.restore(batch, seed + k) for k in range(n)]
         return [[per_seed[k][i] for k in range(n)] for i in range(len(batch))]
 

@@ -27,7 +27,7 @@ def voiced_signal(seconds: float = 2.0, sample_rate: int = 16000, seed: int = 0)
     (DNSMOS, PESQ, STOI) without shipping recordings.
     """
     rng = np.random.default_rng(seed)
-    n = int(round(seconds * sample_rate))
+    n = round(seconds * sample_rate)
     t = np.arange(n) / sample_rate
     f0 = 110 + 60 * rng.random() + 25 * np.sin(2 * math.pi * (0.5 + rng.random()) * t)
     phase = 2 * math.pi * np.cumsum(f0) / sample_rate

@@ -1,0 +1,420 @@
+"""The ``gensr-bench`` command line. The only module that prints or chooses exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gensr_bench.errors import GensrError, UnknownNameError
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def _parse_options(pairs: Sequence[str], what: str) -> dict[str, Any]:
+    """``key=value`` pairs; values are JSON when they parse as JSON, else strings."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint=what)
+        try:
+            options[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            options[key] = raw
+    return options
+
+
+def _metric_options(pairs: Sequence[str]) -> dict[str, dict[str, Any]]:
+    grouped: dict[str, dict[str, Any]] = {}
+    for name_key, value in _parse_options(pairs, "--metric-option").items():
+        name, dot, key = name_key.partition(".")
+        if not dot:
+            raise click.BadParameter(
+                f"expected METRIC.KEY=VALUE, got {name_key!r}", param_hint="--metric-option"
+            )
+        grouped.setdefault(name, {})[key] = value
+    return grouped
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _summary_rows(summaries: Sequence[Any]) -> list[list[str]]:
+    rows = []
+    for s in summaries:
+        ci = "—" if s.ci_low is None else f"[{_fmt(s.ci_low)}, {_fmt(s.ci_high)}]"
+        arrow = "↑" if s.higher_is_better else "↓"
+        rows.append([f"{s.output} {arrow}", _fmt(s.mean), ci, f"{s.n_scored}/{s.n_total}"])
+    return rows
+
+
+def _table(rows: list[list[str]], headers: list[str]) -> str:
+    from tabulate import tabulate
+
+    return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+
+
+class _State:
+    """What every command shares: the plugin manager and registries, built on first use."""
+
+    def __init__(self, plugin_dirs: tuple[str, ...]) -> None:
+        self.plugin_dirs = plugin_dirs
+        self._pm: Any = None
+        self._registries: Any = None
+
+    @property
+    def pm(self) -> Any:
+        if self._pm is None:
+            from gensr_bench.plugins import get_plugin_manager
+
+            self._pm = get_plugin_manager(self.plugin_dirs or None)
+        return self._pm
+
+    @property
+    def registries(self) -> Any:
+        if self._registries is None:
+            from gensr_bench.registry import Registries
+
+            self._registries = Registries.from_plugins(self.pm)
+        return self._registries
+
+
+pass_state = click.make_pass_decorator(_State)
+
+
+# -- commands ---------------------------------------------------------------------------------
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--plugins-dir",
+    "plugin_dirs",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="Folder of local plugin files (*.py) to load; also GENSR_BENCH_PLUGINS_DIR.",
+)
+@click.version_option(package_name="gensr-bench")
+@click.pass_context
+def cli(ctx: click.Context, plugin_dirs: tuple[str, ...]) -> None:
+    """Evaluate, compare and align generative speech restoration models."""
+    state = ctx.obj if isinstance(ctx.obj, _State) else _State(plugin_dirs)
+    state.plugin_dirs = plugin_dirs or state.plugin_dirs
+    ctx.obj = state
+
+
+@cli.command()
+@click.option("--model", required=True, help="Registered model name (see `ls models`).")
+@click.option("--suite", required=True, help="Registered suite name (see `ls suites`).")
+@click.option(
+    "--metrics",
+    default=None,
+    help="Comma-separated metric or output names; default: all default metrics.",
+)
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=None, help="Use the first N utterances."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes, each loading every metric once (default: number of cores).",
+)
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option(
+    "--out", type=click.Path(file_okay=False), default=None, help="Run folder [runs/MODEL--SUITE]."
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--by", "by", default=None, help="Also break results down by this meta key, e.g. degradation."
+)
+@click.option(
+    "--resume", is_flag=True, help="Continue the run in --out, skipping finished utterances."
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing run in --out.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the score cache.")
+@click.option("--model-option", multiple=True, metavar="KEY=VALUE", help="Option for the model.")
+@click.option("--suite-option", multiple=True, metavar="KEY=VALUE", help="Option for the suite.")
+@click.option(
+    "--metric-option", multiple=True, metavar="METRIC.KEY=VALUE", help="Option for one metric."
+)
+@pass_state
+def run(
+    state: _State,
+    model: str,
+    suite: str,
+    metrics: str | None,
+    limit: int | None,
+    workers: int | None,
+    batch_size: int,
+    out: str | None,
+    seed: int,
+    by: str | None,
+    resume: bool,
+    overwrite: bool,
+    no_cache: bool,
+    model_option: tuple[str, ...],
+    suite_option: tuple[str, ...],
+    metric_option: tuple[str, ...],
+) -> None:
+    """Restore every utterance of SUITE with MODEL and score it with every metric."""
+    from tqdm import tqdm
+
+    from gensr_bench.runner import RunOptions, run_suite
+
+    reg = state.registries
+    metric_classes = reg.resolve_metrics(
+        [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+    )
+    per_metric = _metric_options(metric_option)
+    unknown = sorted(set(per_metric) - {m.name for m in metric_classes})
+    if unknown:
+        raise click.BadParameter(
+            f"options given for metrics not in this run: {unknown}", param_hint="--metric-option"
+        )
+    model_obj = reg.models.create(model, **_parse_options(model_option, "--model-option"))
+    suite_obj = reg.suites.get(suite)(limit=limit, **_parse_options(suite_option, "--suite-option"))
+    metric_objs = [cls(**per_metric.get(cls.name, {})) for cls in metric_classes]
+    out_dir = Path(out) if out else Path("runs") / f"{model}--{suite}"
+    options = RunOptions(
+        seed=seed,
+        workers=workers or os.cpu_count() or 1,
+        batch_size=batch_size,
+        resume=resume,
+        overwrite=overwrite,
+        use_cache=not no_cache,
+        plugin_dirs=tuple(str(Path(d).resolve()) for d in state.plugin_dirs),
+    )
+    bar: Any = None
+    failed = 0
+
+    def on_start(total: int, done: int) -> None:
+        nonlocal bar
+        bar = tqdm(
+            total=total, initial=done, unit="utt", desc=f"{model} on {suite}", file=sys.stderr
+        )
+
+    def on_output(scored: Any) -> None:
+        nonlocal failed
+        failed += bool(scored.errors)
+        bar.update(1)
+        if failed:
+            bar.set_postfix(with_errors=failed)
+
+    try:
+        result = run_suite(
+            model_obj, suite_obj, metric_objs, out_dir, options, state.pm, on_start, on_output
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    click.echo(f"\n{model} on {suite}: {result.n_utterances} utterances ({out_dir})")
+    click.echo(_table(_summary_rows(result.summaries), ["metric", "mean", "95% CI", "scored"]))
+    _print_breakdown(out_dir, by)
+    _print_notes(out_dir)
+
+
+def _print_notes(out_dir: Path) -> None:
+    from gensr_bench.store import RunStore
+
+    store = RunStore(out_dir)
+    try:
+        outputs = list(store.outputs())
+    finally:
+        store.close()
+    with_errors = [o for o in outputs if o.errors]
+    normalised = sum("peak_normalised_gain" in o.flags for o in outputs)
+    if normalised:
+        click.echo(
+            f"note: {normalised} output(s) peaked above 1.0 and were scaled to peak 1.0 before "
+            "scoring (flag peak_normalised_gain in scores.jsonl)"
+        )
+    if with_errors:
+        click.echo(f"note: {len(with_errors)} utterance(s) have failed outputs (None), e.g.:")
+        for output in with_errors[:5]:
+            name, message = next(iter(output.errors.items()))
+            click.echo(f"  {output.utterance_id}: {name}: {message}")
+    click.echo(f"results: {out_dir / 'summary.json'}, {out_dir / 'scores.jsonl'}")
+
+
+def _load_run(run_dir: Path) -> tuple[dict[str, Any], list[Any]]:
+    from gensr_bench.store import RunStore
+
+    store = RunStore(run_dir)
+    try:
+        config = store.get_info("config") or {}
+        return config, list(store.outputs())
+    finally:
+        store.close()
+
+
+def _directions(config: dict[str, Any], state: _State | None) -> dict[str, bool]:
+    """Output name -> higher is better, from the registered metric classes when available."""
+    directions: dict[str, bool] = {}
+    for metric in config.get("metrics", []):
+        cls = None
+        if state is not None and metric["name"] in state.registries.metrics:
+            cls = state.registries.metrics.get(metric["name"])
+        if cls is not None:
+            for name in cls.outputs:
+                directions[name] = cls.direction(name)
+    return directions
+
+
+def _print_breakdown(out_dir: Path, by: str | None) -> None:
+    if not by:
+        return
+    from gensr_bench.stats import group_by, summarise
+
+    _, outputs = _load_run(out_dir)
+    names = list(dict.fromkeys(name for o in outputs for name in o.scores))
+    groups = group_by(outputs, by)
+    rows = []
+    for group, members in groups.items():
+        summaries = summarise(members, names, lambda _n: True)
+        rows.append(
+            [group, str(len(members))]
+            + [
+                f"{_fmt(s.mean)} [{_fmt(s.ci_low)}, {_fmt(s.ci_high)}]"
+                if s.mean is not None
+                else "—"
+                for s in summaries
+            ]
+        )
+    click.echo(f"\nby {by}:")
+    click.echo(_table(rows, [by, "n", *names]))
+
+
+def _direction_lookup(directions: dict[str, bool]) -> Any:
+    return lambda name: directions.get(name, True)
+
+
+def _run_label(config: dict[str, Any]) -> str:
+    model = (config.get("model") or {}).get("name", "?")
+    suite = (config.get("suite") or {}).get("name", "?")
+    return f"{model} on {suite}"
+
+
+@cli.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("--by", "by", default=None, help="Break each run down by this meta key.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@pass_state
+def report(state: _State, run_dirs: tuple[str, ...], by: str | None, fmt: str) -> None:
+    """Show saved runs side by side: per metric the mean, 95% CI and n scored / n total."""
+    from gensr_bench.stats import summarise
+
+    columns = []
+    all_names: list[str] = []
+    for run_dir in run_dirs:
+        config, outputs = _load_run(Path(run_dir))
+        names = list(dict.fromkeys(name for o in outputs for name in o.scores))
+        directions = _directions(config, state)
+        summaries = {s.output: s for s in summarise(outputs, names, _direction_lookup(directions))}
+        columns.append((run_dir, config, summaries))
+        all_names.extend(n for n in names if n not in all_names)
+    if fmt == "json":
+        from dataclasses import asdict
+
+        click.echo(
+            json.dumps(
+                {d: {n: asdict(s) for n, s in summ.items()} for d, _, summ in columns}, indent=2
+            )
+        )
+        return
+    rows = []
+    for name in all_names:
+        row = [name]
+        for _, _, summaries in columns:
+            s = summaries.get(name)
+            row.append(
+                "—"
+                if s is None or s.mean is None
+                else f"{_fmt(s.mean)} [{_fmt(s.ci_low)}, {_fmt(s.ci_high)}] "
+                f"{s.n_scored}/{s.n_total}"
+            )
+        rows.append(row)
+    headers = ["metric"] + [f"{_run_label(c)}\n{d}" for d, c, _ in columns]
+    click.echo(_table(rows, headers))
+    for run_dir in run_dirs:
+        if by:
+            click.echo(f"\n{run_dir}")
+            _print_breakdown(Path(run_dir), by)
+
+
+@cli.command()
+@pass_state
+def plugins(state: _State) -> None:
+    """List loaded plugins with their versions and the hooks they implement."""
+    from gensr_bench.plugins import plugin_infos
+
+    rows = [[i.name, i.source, i.version, ", ".join(i.hooks)] for i in plugin_infos(state.pm)]
+    click.echo(_table(rows, ["plugin", "from", "version", "hooks"]))
+
+
+@cli.command(name="ls")
+@click.argument("kind", type=click.Choice(["metrics", "models", "suites"]))
+@pass_state
+def list_components(state: _State, kind: str) -> None:
+    """List registered metrics, models or suites with one-line descriptions."""
+    registry = getattr(state.registries, kind)
+    rows = []
+    for entry in registry:
+        cls = entry.cls
+        if kind == "metrics":
+            detail = (
+                f"{', '.join(cls.outputs)} | {cls.sample_rate or 'native'} Hz"
+                f"{' | reference' if cls.requires_reference else ''}"
+            )
+        elif kind == "models":
+            detail = f"{cls.paradigm} | {cls.sample_rate} Hz"
+        else:
+            detail = f"{cls.sample_rate} Hz"
+        rows.append([entry.name, cls.version, detail, cls.description(), entry.plugin])
+    click.echo(_table(rows, ["name", "version", "details", "description", "plugin"]))
+
+
+# -- entry point ------------------------------------------------------------------------------
+def _early_plugin_dirs(argv: Sequence[str]) -> tuple[str, ...]:
+    """``--plugins-dir`` values, read before click parses, so plugin commands can register."""
+    dirs = []
+    for i, arg in enumerate(argv):
+        if arg == "--plugins-dir" and i + 1 < len(argv):
+            dirs.append(argv[i + 1])
+        elif arg.startswith("--plugins-dir="):
+            dirs.append(arg.split("=", 1)[1])
+    return tuple(dirs)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console-script entry point: runs the CLI and maps GensrError to messages and exit codes."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    state = _State(_early_plugin_dirs(args))
+    try:
+        state.pm.hook.gensr_register_commands(cli=cli)
+        cli.main(args=args, obj=state, standalone_mode=False)
+    except UnknownNameError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return EXIT_USAGE
+    except GensrError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return EXIT_ERROR
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_USAGE
+    except click.Abort:
+        click.echo("aborted", err=True)
+        return EXIT_ERROR
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

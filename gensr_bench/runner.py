@@ -1,0 +1,593 @@
+"""Evaluation: restore every utterance of a suite and score it with every metric.
+
+``evaluate`` streams ``ScoredOutput`` records (memory stays flat); ``run_suite`` adds the run
+store, resume, the score cache, provenance, the run hooks and the summary. Per-utterance
+failures never stop a run: the affected outputs are ``None`` and the reason is kept in
+``errors``. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import math
+import multiprocessing
+import os
+import pickle
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from gensr_bench import audio as audio_ops
+from gensr_bench.errors import ConfigError, GensrError
+from gensr_bench.interfaces import Metric, RestorationModel, Suite
+from gensr_bench.records import Audio, Restoration, RunResult, ScoredOutput, Utterance
+from gensr_bench.store import ScoreCache
+
+#: (new scored output, cache entries computed for it)
+Processed = tuple[ScoredOutput, dict[str, dict[str, float]]]
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, GensrError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def metric_identity(metric: Metric, rate: int) -> str:
+    """What makes a metric's cached value reusable: name, version, options and scoring rate."""
+    options = ",".join(f"{k}={metric.options[k]!r}" for k in sorted(metric.options))
+    return f"{metric.name}|{metric.version}|{options}|{rate}"
+
+
+@dataclass
+class _Item:
+    """Mutable per-utterance state while one batch is processed."""
+
+    index: int
+    utterance: Utterance
+    scores: dict[str, float | None] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    flags: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    output: Audio | None = None
+    resampled: dict[tuple[str, int], Audio] = field(default_factory=dict)
+
+    def fail(self, names: Iterable[str], message: str) -> None:
+        for name in names:
+            if name not in self.errors:
+                self.scores[name] = None
+                self.errors[name] = message
+
+    def at_rate(self, which: str, audio: Audio, rate: int) -> Audio:
+        key = (which, rate)
+        if key not in self.resampled:
+            self.resampled[key] = audio_ops.resample(audio, rate)
+        return self.resampled[key]
+
+
+class BatchProcessor:
+    """Restores and scores batches. One lives in each worker and loads its components once."""
+
+    def __init__(
+        self,
+        model: RestorationModel,
+        metrics: Sequence[Metric],
+        cache: ScoreCache | None = None,
+    ) -> None:
+        self.model = model
+        self.metrics = list(metrics)
+        self.cache = cache
+        self.output_names = [name for m in self.metrics for name in m.outputs]
+        self._ready = False
+
+    def setup(self) -> None:
+        if not self._ready:
+            self.model.setup()
+            for metric in self.metrics:
+                metric.setup()
+            self._ready = True
+
+    def process(self, batch: Sequence[tuple[int, Utterance]], seed: int) -> list[Processed]:
+        self.setup()
+        items = [_Item(index, utt) for index, utt in batch]
+        self._restore(items, seed)
+        new_cache: list[dict[str, dict[str, float]]] = [{} for _ in items]
+        for metric in self.metrics:
+            self._score(metric, items, new_cache)
+        results = []
+        for item, cached in zip(items, new_cache, strict=True):
+            scores = {name: item.scores.get(name) for name in self.output_names}
+            scored = ScoredOutput(
+                utterance_id=item.utterance.id,
+                index=item.index,
+                scores=scores,
+                errors=dict(item.errors),
+                meta=dict(item.utterance.meta),
+                flags=dict(item.flags),
+                timings=dict(item.timings),
+            )
+            results.append((scored, cached))
+        return results
+
+    # -- restoration ---------------------------------------------------------------------
+    def _restore(self, items: list[_Item], seed: int) -> None:
+        ready: list[_Item] = []
+        for item in items:
+            utt = item.utterance
+            if utt.error is not None:
+                item.fail(self.output_names, f"input could not be loaded: {utt.error}")
+                continue
+            try:
+                audio_ops.validate(utt.degraded, f"degraded audio of utterance {utt.id!r}")
+            except GensrError as exc:
+                item.fail(self.output_names, str(exc))
+                continue
+            ready.append(item)
+        if not ready:
+            return
+        inputs = [self._model_input(item.utterance) for item in ready]
+        start = time.perf_counter()
+        try:
+            outputs: list[Restoration | BaseException] = list(self.model.restore(inputs, seed))
+            if len(outputs) != len(inputs):
+                raise GensrError(
+                    f"model {self.model.name!r} returned {len(outputs)} restorations for "
+                    f"{len(inputs)} inputs"
+                )
+        except Exception:
+            # Isolate the failing utterance(s): restore one at a time.
+            outputs = []
+            for utt in inputs:
+                try:
+                    outputs.extend(self.model.restore([utt], seed))
+                except Exception as exc:
+                    outputs.append(exc)
+        per_item = (time.perf_counter() - start) / len(ready)
+        for item, out in zip(ready, outputs, strict=True):
+            item.timings["model_s"] = per_item
+            if isinstance(out, BaseException):
+                item.fail(self.output_names, f"model {self.model.name!r} failed: {_describe(out)}")
+                continue
+            try:
+                valid = audio_ops.validate(
+                    out.audio, f"output of model {self.model.name!r} for {item.utterance.id!r}"
+                )
+            except GensrError as exc:
+                item.fail(self.output_names, str(exc))
+                continue
+            limited, gain = audio_ops.limit_peak(valid)
+            if gain != 1.0:
+                item.flags["peak_normalised_gain"] = gain
+            item.output = limited
+
+    def _model_input(self, utt: Utterance) -> Utterance:
+        rate = self.model.sample_rate
+        assert utt.degraded is not None
+        if utt.degraded.sample_rate == rate and (
+            utt.reference is None or utt.reference.sample_rate == rate
+        ):
+            return utt
+        return replace(
+            utt,
+            degraded=audio_ops.resample(utt.degraded, rate),
+            reference=None if utt.reference is None else audio_ops.resample(utt.reference, rate),
+        )
+
+    # -- scoring ---------------------------------------------------------------------------
+    def _score(
+        self, metric: Metric, items: list[_Item], new_cache: list[dict[str, dict[str, float]]]
+    ) -> None:
+        names = list(metric.outputs)
+        pending: list[tuple[int, Restoration, Utterance, str]] = []
+        for position, item in enumerate(items):
+            if item.output is None:
+                continue
+            prepared = self._prepare(metric, item)
+            if isinstance(prepared, str):
+                item.fail(names, f"{metric.name}: {prepared}")
+                continue
+            restoration, utterance, key = prepared
+            hit = self.cache.get(key) if self.cache is not None else None
+            if hit is not None and set(hit) == set(names):
+                item.scores.update(hit)
+                item.flags.setdefault("cached", []).append(metric.name)
+                continue
+            pending.append((position, restoration, utterance, key))
+        if not pending:
+            return
+        start = time.perf_counter()
+        results = self._score_isolated(metric, [p[1] for p in pending], [p[2] for p in pending])
+        per_item = (time.perf_counter() - start) / len(pending)
+        for (position, _, _, key), result in zip(pending, results, strict=True):
+            item = items[position]
+            item.timings[f"{metric.name}_s"] = per_item
+            if isinstance(result, str):
+                item.fail(names, f"{metric.name}: {result}")
+                continue
+            item.scores.update(result)
+            new_cache[position][key] = result
+
+    def _prepare(self, metric: Metric, item: _Item) -> tuple[Restoration, Utterance, str] | str:
+        utt = item.utterance
+        assert item.output is not None and utt.degraded is not None
+        if metric.requires_reference and utt.reference is None:
+            return "needs a reference, and this utterance has none"
+        native = (utt.reference or utt.degraded).sample_rate
+        rate = metric.sample_rate or native
+        try:
+            output = audio_ops.validate(
+                item.at_rate("output", item.output, rate),
+                f"output for {utt.id!r} at {rate} Hz",
+                metric.min_duration,
+            )
+            reference = None
+            if utt.reference is not None:
+                reference = audio_ops.validate(
+                    item.at_rate("reference", utt.reference, rate),
+                    f"reference of {utt.id!r}",
+                    metric.min_duration if metric.requires_reference else 0.0,
+                )
+            degraded = item.at_rate("degraded", utt.degraded, rate)
+        except GensrError as exc:
+            return str(exc)
+        if metric.requires_reference and reference is not None:
+            output, reference, dropped = audio_ops.match_lengths(output, reference)
+            if dropped:
+                item.flags["length_trimmed_samples"] = dropped
+        restoration = Restoration(utt.id, output, self.model.name)
+        scored_utt = replace(utt, degraded=degraded, reference=reference)
+        key = ScoreCache.key(
+            metric_identity(metric, rate),
+            output.content_hash(),
+            reference.content_hash() if (metric.requires_reference and reference) else None,
+        )
+        return restoration, scored_utt, key
+
+    def _score_isolated(
+        self, metric: Metric, restorations: list[Restoration], utterances: list[Utterance]
+    ) -> list[dict[str, float] | str]:
+        try:
+            batch = metric.score_batch(restorations, utterances)
+            if len(batch) != len(restorations):
+                raise GensrError(f"returned {len(batch)} results for {len(restorations)} inputs")
+            return [self._check_values(metric, values) for values in batch]
+        except Exception:
+            if len(restorations) == 1:
+                return [self._score_one(metric, restorations[0], utterances[0])]
+            return [
+                self._score_one(metric, r, u) for r, u in zip(restorations, utterances, strict=True)
+            ]
+
+    def _score_one(
+        self, metric: Metric, restoration: Restoration, utterance: Utterance
+    ) -> dict[str, float] | str:
+        try:
+            values = metric.score_batch([restoration], [utterance])
+            if len(values) != 1:
+                raise GensrError(f"returned {len(values)} results for 1 input")
+            return self._check_values(metric, values[0])
+        except Exception as exc:
+            return _describe(exc)
+
+    @staticmethod
+    def _check_values(metric: Metric, values: Mapping[str, Any]) -> dict[str, float] | str:
+        missing = [n for n in metric.outputs if n not in values]
+        if missing:
+            return f"returned no value for {missing}"
+        clean: dict[str, float] = {}
+        for name in metric.outputs:
+            value = values[name]
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                return f"returned a non-number for {name}: {value!r}"
+            if not math.isfinite(number):
+                return f"returned a non-finite value for {name}: {number}"
+            clean[name] = number
+        return clean
+
+
+# -- worker processes ---------------------------------------------------------------------
+_WORKER: BatchProcessor | None = None
+
+
+def _init_worker(payload: bytes, plugin_dirs: Sequence[str], threads: int) -> None:
+    global _WORKER
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    from pathlib import Path
+
+    from gensr_bench.plugins import _local_plugin_files, load_local_module
+
+    for path in _local_plugin_files(Path(d) for d in plugin_dirs):
+        load_local_module(path)
+    _WORKER = pickle.loads(payload)
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:
+        pass
+
+
+def _work(batch: Sequence[tuple[int, Utterance]], seed: int) -> list[Processed]:
+    assert _WORKER is not None, "worker not initialised"
+    return _WORKER.process(batch, seed)
+
+
+def _batched(
+    items: Iterable[tuple[int, Utterance]], size: int
+) -> Iterator[list[tuple[int, Utterance]]]:
+    batch: list[tuple[int, Utterance]] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def evaluate(
+    model: RestorationModel,
+    utterances: Iterable[Utterance],
+    metrics: Sequence[Metric],
+    *,
+    seed: int = 0,
+    workers: int = 1,
+    batch_size: int = 4,
+    skip: frozenset[str] | set[str] = frozenset(),
+    cache: ScoreCache | None = None,
+    plugin_dirs: Sequence[str] = (),
+) -> Iterator[ScoredOutput]:
+    """Restore and score every utterance not in ``skip``; yields results as they complete.
+
+    With ``workers > 1`` batches go to that many spawned processes, each loading the model and
+    metrics once; at most ``2 * workers`` batches are in flight so memory stays flat. New
+    metric values are written to ``cache`` here, in the calling process.
+    """
+    if workers < 1:
+        raise ConfigError(f"workers must be at least 1, got {workers}")
+    if batch_size < 1:
+        raise ConfigError(f"batch size must be at least 1, got {batch_size}")
+    seen: set[str] = set()
+
+    def numbered() -> Iterator[tuple[int, Utterance]]:
+        for index, utt in enumerate(utterances):
+            if utt.id in seen:
+                raise ConfigError(
+                    f"utterance id {utt.id!r} occurs twice in the suite; ids must be unique"
+                )
+            seen.add(utt.id)
+            if utt.id not in skip:
+                yield index, utt
+
+    def finish(results: list[Processed]) -> Iterator[ScoredOutput]:
+        if cache is not None:
+            merged: dict[str, dict[str, float]] = {}
+            for _, entries in results:
+                merged.update(entries)
+            cache.put_many(merged)
+        for scored, _ in results:
+            yield scored
+
+    batches = _batched(numbered(), batch_size)
+    if workers == 1:
+        processor = BatchProcessor(model, metrics, cache)
+        for batch in batches:
+            yield from finish(processor.process(batch, seed))
+        return
+
+    payload = pickle.dumps(BatchProcessor(model, metrics, cache))
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    context = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(payload, list(plugin_dirs), threads),
+    ) as pool:
+        in_flight: set[cf.Future[list[Processed]]] = set()
+        exhausted = False
+        while True:
+            while not exhausted and len(in_flight) < 2 * workers:
+                batch = next(batches, [])
+                if not batch:
+                    exhausted = True
+                    break
+                in_flight.add(pool.submit(_work, batch, seed))
+            if not in_flight:
+                break
+            done, in_flight = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
+            for future in done:
+                yield from finish(future.result())
+
+
+Callback = Callable[[ScoredOutput], None]
+
+
+# -- whole runs ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run executes; none of these change its scores (so none is part of its config)."""
+
+    seed: int = 0
+    workers: int = 1
+    batch_size: int = 4
+    resume: bool = False
+    overwrite: bool = False
+    use_cache: bool = True
+    cache_path: str | None = None
+    plugin_dirs: tuple[str, ...] = ()
+
+
+def run_config(
+    model: RestorationModel, suite: Suite, metrics: Sequence[Metric], seed: int
+) -> dict[str, Any]:
+    """What determines a run's scores; a resumed run must match it exactly."""
+    return {
+        "model": model.config(),
+        "suite": {**suite.config(), "limit": suite.limit, "fingerprint": suite.fingerprint()},
+        "metrics": [metric.config() for metric in metrics],
+        "seed": seed,
+    }
+
+
+def _git_commit() -> dict[str, Any] | None:
+    import subprocess
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "dirty": bool(dirty)}
+
+
+def collect_provenance(
+    pm: Any, model: RestorationModel, suite: Suite, metrics: Sequence[Metric], seed: int
+) -> dict[str, Any]:
+    """Everything a result must record to be reproduced and compared (DESIGN section 4)."""
+    import platform
+    import socket
+    from dataclasses import asdict
+
+    import gensr_bench
+    from gensr_bench.plugins import plugin_infos
+
+    return {
+        "gensr_bench_version": gensr_bench.__version__,
+        "git": _git_commit(),
+        "plugins": [asdict(info) for info in plugin_infos(pm)] if pm is not None else [],
+        "components": {
+            "model": {
+                "name": model.name,
+                "version": model.version,
+                "paradigm": model.paradigm,
+                "class": f"{type(model).__module__}.{type(model).__qualname__}",
+            },
+            "suite": {
+                "name": suite.name,
+                "version": suite.version,
+                "class": f"{type(suite).__module__}.{type(suite).__qualname__}",
+            },
+            "metrics": [
+                {
+                    "name": m.name,
+                    "version": m.version,
+                    "class": f"{type(m).__module__}.{type(m).__qualname__}",
+                }
+                for m in metrics
+            ],
+        },
+        "metric_weights_sha256": {m.name: m.weights_sha256() for m in metrics},
+        "model_checkpoint_sha256": model.checkpoint_hash(),
+        "suite_fingerprint": suite.fingerprint(),
+        "seed": seed,
+        "machine": {
+            "hostname": socket.gethostname(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpu_count": os.cpu_count(),
+        },
+    }
+
+
+def run_suite(
+    model: RestorationModel,
+    suite: Suite,
+    metrics: Sequence[Metric],
+    out_dir: str | Path,
+    options: RunOptions = RunOptions(),
+    pm: Any = None,
+    on_start: Callable[[int, int], None] | None = None,
+    on_output: Callback | None = None,
+) -> RunResult:
+    """Evaluate ``model`` on ``suite`` into the run store at ``out_dir`` and summarise it.
+
+    Scores are committed one utterance at a time; with ``options.resume`` finished utterances
+    are skipped. ``on_start(total, already_done)`` and ``on_output(scored)`` let a caller show
+    progress. Writes ``summary.json`` and ``scores.jsonl`` next to the store when done.
+    """
+    from gensr_bench.stats import summarise
+    from gensr_bench.store import RunStore, write_exports
+
+    if not metrics:
+        raise ConfigError("no metrics selected; pass --metrics or install a metric plugin")
+    store = RunStore(out_dir)
+    config = run_config(model, suite, metrics, options.seed)
+    store.create(config, resume=options.resume, overwrite=options.overwrite)
+    try:
+        done = store.done_ids() if options.resume else set()
+        provenance = collect_provenance(pm, model, suite, metrics, options.seed)
+        history = store.get_info("sessions") or []
+        history.append(
+            {
+                "started_at": time.time(),
+                "already_done": len(done),
+                "workers": options.workers,
+                "batch_size": options.batch_size,
+            }
+        )
+        store.set_info("provenance", provenance)
+        store.set_info("sessions", history)
+        run_info = {"out_dir": str(out_dir), "config": config, "provenance": provenance}
+        if pm is not None:
+            pm.hook.gensr_run_started(run=run_info)
+        if on_start is not None:
+            on_start(len(suite), len(done))
+        cache = None
+        if options.use_cache:
+            cache = ScoreCache(options.cache_path)
+        start = time.perf_counter()
+        for scored in evaluate(
+            model,
+            suite,
+            metrics,
+            seed=options.seed,
+            workers=options.workers,
+            batch_size=options.batch_size,
+            skip=done,
+            cache=cache,
+            plugin_dirs=options.plugin_dirs,
+        ):
+            store.write(scored)
+            if on_output is not None:
+                on_output(scored)
+        history[-1]["wall_s"] = time.perf_counter() - start
+        store.set_info("sessions", history)
+        outputs = list(store.outputs())
+        directions = {name: m.direction(name) for m in metrics for name in m.outputs}
+        summaries = summarise(outputs, list(directions), directions.__getitem__, options.seed)
+        result = RunResult(
+            run_id=os.path.basename(os.path.abspath(out_dir)),
+            config=config,
+            provenance={**provenance, "sessions": history},
+            summaries=tuple(summaries),
+            n_utterances=len(outputs),
+        )
+        store.set_info("status", "finished")
+        write_exports(store, result)
+        if pm is not None:
+            pm.hook.gensr_run_finished(run=run_info, result=result)
+        if cache is not None:
+            cache.close()
+        return result
+    finally:
+        store.close()

@@ -1,0 +1,80 @@
+"""Aggregates: means with percentile-bootstrap 95% confidence intervals, grouped breakdowns."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from gensr_bench.records import MetricSummary, ScoredOutput
+
+DEFAULT_RESAMPLES = 2000
+
+
+def bootstrap_ci(
+    values: Sequence[float],
+    confidence: float = 0.95,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of the mean (deterministic for a seed)."""
+    data = np.asarray(values, dtype=np.float64)
+    if data.size == 0:
+        raise ValueError("bootstrap_ci needs at least one value")
+    if data.size == 1:
+        return float(data[0]), float(data[0])
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, data.size, size=(resamples, data.size))
+    means = data[idx].mean(axis=1)
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(means, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
+def summarise(
+    outputs: Iterable[ScoredOutput],
+    output_names: Sequence[str],
+    direction: Callable[[str], bool],
+    seed: int = 0,
+) -> list[MetricSummary]:
+    """Mean, 95% CI and n scored / n total of each output name over ``outputs``."""
+    items = list(outputs)
+    summaries = []
+    for name in output_names:
+        values = [float(v) for o in items if (v := o.scores.get(name)) is not None]
+        mean: float | None = None
+        low: float | None = None
+        high: float | None = None
+        if values:
+            low, high = bootstrap_ci(values, seed=seed)
+            mean = float(np.mean(values))
+        summaries.append(
+            MetricSummary(
+                output=name,
+                mean=mean,
+                ci_low=low,
+                ci_high=high,
+                n_scored=len(values),
+                n_total=len(items),
+                higher_is_better=direction(name),
+            )
+        )
+    return summaries
+
+
+def group_by(outputs: Iterable[ScoredOutput], key: str) -> dict[str, list[ScoredOutput]]:
+    """Outputs grouped by ``meta[key]`` (missing values go to ``"(none)"``), keys sorted."""
+    groups: dict[str, list[ScoredOutput]] = defaultdict(list)
+    for output in outputs:
+        groups[str(output.meta.get(key, "(none)"))].append(output)
+    return dict(sorted(groups.items()))
+
+
+def error_counts(outputs: Iterable[ScoredOutput]) -> Mapping[str, int]:
+    """How many utterances failed per output name."""
+    counts: dict[str, int] = defaultdict(int)
+    for output in outputs:
+        for name in output.errors:
+            counts[name] += 1
+    return dict(counts)

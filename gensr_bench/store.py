@@ -1,0 +1,235 @@
+"""SQLite stores: one per run (its per-utterance scores, for resume) and a shared score cache.
+
+The run store lives at ``OUT/results.sqlite``. Each scored utterance is committed as soon as it
+arrives, so a killed run loses at most the utterances in flight, and ``--resume`` skips the
+finished ones. The cache maps (metric name + version + options, output audio hash, reference
+hash, scoring rate) to a metric's values so unchanged work is never scored twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from gensr_bench.errors import StoreError
+from gensr_bench.records import RunResult, ScoredOutput
+
+RUN_DB = "results.sqlite"
+CACHE_ENV = "GENSR_BENCH_CACHE_DIR"
+SCHEMA_VERSION = 1
+
+
+def cache_dir() -> Path:
+    """``GENSR_BENCH_CACHE_DIR`` if set, else the user cache dir of gensr-bench."""
+    explicit = os.environ.get(CACHE_ENV)
+    if explicit:
+        return Path(explicit)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("gensr-bench"))
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(str(path), timeout=60.0, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    return connection
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+class RunStore:
+    """Per-utterance results of one run, keyed by utterance id."""
+
+    def __init__(self, out_dir: str | Path) -> None:
+        self.out_dir = Path(out_dir)
+        self.path = self.out_dir / RUN_DB
+        self._db: sqlite3.Connection | None = None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            if not self.path.exists():
+                raise StoreError(
+                    f"no results store at {self.path}; is {self.out_dir} the --out folder of a "
+                    "gensr-bench run?"
+                )
+            self._db = _connect(self.path)
+        return self._db
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def create(self, config: Mapping[str, Any], *, resume: bool, overwrite: bool) -> None:
+        """Open the store for a run with ``config``.
+
+        A new folder gets a new store. An existing store is continued with ``resume`` when its
+        configuration matches, replaced with ``overwrite``, and refused otherwise.
+        """
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if self.exists() and overwrite:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        existed = self.exists()
+        if existed and not resume:
+            raise StoreError(
+                f"{self.out_dir} already holds a run ({self.count()} utterances scored); pass "
+                "--resume to continue it, --overwrite to replace it, or choose another --out"
+            )
+        self._db = _connect(self.path)
+        self.db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS run_info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS outputs (
+                utterance_id TEXT PRIMARY KEY,
+                idx INTEGER NOT NULL,
+                scores TEXT NOT NULL,
+                errors TEXT NOT NULL,
+                meta TEXT NOT NULL,
+                flags TEXT NOT NULL,
+                timings TEXT NOT NULL
+            );
+            """
+        )
+        if existed:
+            saved = self.get_info("config")
+            if saved is not None and saved != json.loads(_dumps(config)):
+                diff = sorted(
+                    k
+                    for k in set(saved) | set(config)
+                    if saved.get(k) != json.loads(_dumps(config.get(k)))
+                )
+                raise StoreError(
+                    f"cannot resume {self.out_dir}: its configuration differs in {diff}; rerun "
+                    "with the same options, or use --overwrite / another --out"
+                )
+        else:
+            self.set_info("schema", SCHEMA_VERSION)
+            self.set_info("config", config)
+
+    def set_info(self, key: str, value: Any) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO run_info (key, value) VALUES (?, ?)", (key, _dumps(value))
+        )
+
+    def get_info(self, key: str) -> Any:
+        row = self.db.execute("SELECT value FROM run_info WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def done_ids(self) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT utterance_id FROM outputs")}
+
+    def count(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM outputs").fetchone()[0])
+
+    def write(self, output: ScoredOutput) -> None:
+        """Commit one scored utterance (replacing an earlier row for the same id)."""
+        self.db.execute(
+            "INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                output.utterance_id,
+                output.index,
+                _dumps(dict(output.scores)),
+                _dumps(dict(output.errors)),
+                _dumps(dict(output.meta)),
+                _dumps(dict(output.flags)),
+                _dumps(dict(output.timings)),
+            ),
+        )
+
+    def outputs(self) -> Iterator[ScoredOutput]:
+        """Every scored utterance, in suite order."""
+        query = "SELECT utterance_id, idx, scores, errors, meta, flags, timings FROM outputs"
+        for row in self.db.execute(query + " ORDER BY idx"):
+            yield ScoredOutput(
+                utterance_id=row[0],
+                index=row[1],
+                scores=json.loads(row[2]),
+                errors=json.loads(row[3]),
+                meta=json.loads(row[4]),
+                flags=json.loads(row[5]),
+                timings=json.loads(row[6]),
+            )
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+class ScoreCache:
+    """Metric values keyed by content: (metric identity, output hash, reference hash, rate)."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path else cache_dir() / "scores.sqlite"
+        self._db: sqlite3.Connection | None = None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = _connect(self.path)
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS scores (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
+        return self._db
+
+    @staticmethod
+    def key(metric_identity: str, output_hash: str, reference_hash: str | None) -> str:
+        raw = f"{metric_identity}|{output_hash}|{reference_hash or '-'}"
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    def get(self, key: str) -> dict[str, float] | None:
+        row = self.db.execute("SELECT value FROM scores WHERE key = ?", (key,)).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def put_many(self, items: Mapping[str, Mapping[str, float]]) -> None:
+        if not items:
+            return
+        with self.db:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO scores (key, value) VALUES (?, ?)",
+                [(k, _dumps(dict(v))) for k, v in items.items()],
+            )
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "_db": None}
+
+
+def result_to_dict(result: RunResult) -> dict[str, Any]:
+    """A JSON-ready summary of a run."""
+    return {
+        "run_id": result.run_id,
+        "n_utterances": result.n_utterances,
+        "config": dict(result.config),
+        "provenance": dict(result.provenance),
+        "summaries": [asdict(s) for s in result.summaries],
+    }
+
+
+def write_exports(store: RunStore, result: RunResult) -> tuple[Path, Path]:
+    """Write ``summary.json`` and ``scores.jsonl`` (one line per utterance) beside the store."""
+    summary_path = store.out_dir / "summary.json"
+    scores_path = store.out_dir / "scores.jsonl"
+    tmp = summary_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result_to_dict(result), indent=2, sort_keys=True, default=str))
+    tmp.replace(summary_path)
+    tmp = scores_path.with_suffix(".jsonl.tmp")
+    with tmp.open("w") as handle:
+        for output in store.outputs():
+            handle.write(_dumps(asdict(output)) + "\n")
+    tmp.replace(scores_path)
+    return summary_path, scores_path
