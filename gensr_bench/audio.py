@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gensr_bench.errors import AudioDecodeError, AudioValidationError
-from gensr_bench.records import Audio
+from gensr_bench.records import Audio, Utterance
 
 #: The peak above which the runner rescales a restoration before scoring (see ``limit_peak``).
 PEAK_LIMIT = 1.0
@@ -121,7 +121,10 @@ def limit_peak(audio: Audio) -> tuple[Audio, float]:
     if top <= PEAK_LIMIT or not np.isfinite(top):
         return audio, 1.0
     gain = PEAK_LIMIT / top
-    return Audio(audio.samples * np.float32(gain), audio.sample_rate), gain
+    # Divide by the float32 peak rather than multiply by the gain: x / x is exactly 1 in IEEE
+    # arithmetic, while x * (1 / x) can round to 1.0000001, which is still beyond full scale.
+    scaled = (audio.samples / np.float32(top)) * np.float32(PEAK_LIMIT)
+    return Audio(scaled, audio.sample_rate), gain
 
 
 def match_lengths(first: Audio, second: Audio) -> tuple[Audio, Audio, int]:
@@ -135,3 +138,20 @@ def match_lengths(first: Audio, second: Audio) -> tuple[Audio, Audio, int]:
         Audio(second.samples[:n], second.sample_rate),
         dropped,
     )
+
+
+def load_utterance(
+    uid: str,
+    degraded_path: str | Path,
+    reference_path: str | Path | None = None,
+    transcript: str | None = None,
+    meta: dict[str, object] | None = None,
+) -> Utterance:
+    """An Utterance read from files. An unreadable file does not raise: the utterance then
+    carries ``error`` (naming the file), so the runner reports it and the run goes on."""
+    try:
+        degraded = read_audio(degraded_path)
+        reference = read_audio(reference_path) if reference_path is not None else None
+    except AudioDecodeError as exc:
+        return Utterance(uid, None, None, transcript, dict(meta or {}), error=str(exc))
+    return Utterance(uid, degraded, reference, transcript, dict(meta or {}))

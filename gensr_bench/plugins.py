@@ -53,8 +53,11 @@ def disabled_from_env() -> list[str]:
 def load_local_module(path: Path) -> object:
     """Import one local plugin file under a stable module name (so worker processes can too)."""
     module_name = f"{LOCAL_MODULE_PREFIX}.{path.stem}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
+    cached = sys.modules.get(module_name)
+    # Reuse the module only when it came from this very file: another folder's file with the
+    # same stem must not be answered with a stale module.
+    if cached is not None and Path(getattr(cached, "__file__", "")).resolve() == path.resolve():
+        return cached
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise PluginError(f"cannot import local plugin file {path}")
@@ -82,7 +85,7 @@ def _local_plugin_files(dirs: Iterable[Path]) -> list[Path]:
     return files
 
 
-def _explain_validation(exc: pluggy.PluginValidationError) -> PluginError:
+def _explain_validation(exc: pluggy.PluginValidationError, pm: pluggy.PluginManager) -> PluginError:
     known = sorted(n for n in dir(hookspecs) if n.startswith("gensr_"))
     text = str(exc)
     words = [w.strip("'\"") for w in text.replace(",", " ").split()]
@@ -92,9 +95,11 @@ def _explain_validation(exc: pluggy.PluginValidationError) -> PluginError:
         close = difflib.get_close_matches(unknown[0], known, n=1)
         if close:
             hint = f" Did you mean: {close[0]}?"
-    return PluginError(
-        f"plugin {exc.plugin!r} is invalid: {text}.{hint} Known hooks: {', '.join(known)}"
-    )
+    # Name the plugin as GENSR_BENCH_DISABLE_PLUGINS knows it ("local.<stem>", the entry-point
+    # name), not only as pluggy's module repr; a plugin refused at register() has no name yet.
+    name = pm.get_name(exc.plugin)
+    label = repr(name) if name else repr(exc.plugin)
+    return PluginError(f"plugin {label} is invalid: {text}.{hint} Known hooks: {', '.join(known)}")
 
 
 class GensrPluginManager(pluggy.PluginManager):
@@ -127,10 +132,16 @@ def get_plugin_manager(
             name = f"local.{path.stem}"
             if pm.is_blocked(name):
                 continue
+            if pm.has_plugin(name):
+                raise PluginError(
+                    f"two local plugin files are named {path.name}: "
+                    f"{getattr(pm.get_plugin(name), '__file__', '?')} and {path}; "
+                    "rename one (local plugins are named local.<file stem>)"
+                )
             pm.register(load_local_module(path), name=name)
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise _explain_validation(exc) from exc
+        raise _explain_validation(exc, pm) from exc
     return pm
 
 

@@ -50,6 +50,21 @@ class Audio:
         digest.update(self.samples.tobytes())
         return digest.hexdigest()
 
+    # The generated dataclass __eq__ compares the sample arrays with ``==``, whose truth value
+    # is ambiguous (ValueError), and its __hash__ hashes an unhashable array: compare the rate
+    # and the exact float32 content instead, consistent with ``content_hash``.
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Audio):
+            return NotImplemented
+        return (
+            self.sample_rate == other.sample_rate
+            and self.samples.shape == other.samples.shape
+            and self.samples.tobytes() == other.samples.tobytes()
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.sample_rate, self.samples.tobytes()))
+
 
 @dataclass(frozen=True)
 class Utterance:

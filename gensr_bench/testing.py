@@ -11,13 +11,15 @@ Everything here is small and fast: tiny synthetic audio, no weights, no network.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gensr_bench.interfaces import Metric, RestorationModel
-from gensr_bench.records import Audio, Restoration, Utterance
+from gensr_bench.interfaces import Metric, RestorationModel, Suite
+from gensr_bench.records import Audio, Restoration, ScoredOutput, Utterance
 
 
 def voiced_signal(seconds: float = 2.0, sample_rate: int = 16000, seed: int = 0) -> Audio:
@@ -104,6 +106,102 @@ class EchoModel(RestorationModel):
         return out
 
 
+class LevelMetric(Metric):
+    """Test metric: RMS level of the output in dBFS (cheap, non-intrusive).
+
+    Option ``delay``: seconds to sleep per utterance, to make runs slow on purpose.
+    """
+
+    name = "test-level"
+    higher_is_better = True
+    requires_reference = False
+    sample_rate = 16000
+    outputs = ("level_db",)
+
+    def score_batch(
+        self, restorations: Sequence[Restoration], utterances: Sequence[Utterance]
+    ) -> list[dict[str, float]]:
+        delay = float(self.options.get("delay", 0.0))
+        if delay:
+            time.sleep(delay * len(restorations))
+        return [
+            {"level_db": float(10 * np.log10(np.mean(r.audio.samples.astype(np.float64) ** 2)))}
+            for r in restorations
+        ]
+
+
+class SnrMetric(Metric):
+    """Test metric: SNR of the output against the reference in dB (cheap, intrusive)."""
+
+    name = "test-snr"
+    higher_is_better = True
+    requires_reference = True
+    sample_rate = 16000
+    outputs = ("snr_db",)
+    min_duration = 0.25
+
+    def score_batch(
+        self, restorations: Sequence[Restoration], utterances: Sequence[Utterance]
+    ) -> list[dict[str, float]]:
+        out = []
+        for r, u in zip(restorations, utterances, strict=True):
+            assert u.reference is not None
+            ref = u.reference.samples.astype(np.float64)
+            err = r.audio.samples.astype(np.float64) - ref
+            out.append({"snr_db": float(10 * np.log10(np.sum(ref**2) / np.sum(err**2)))})
+        return out
+
+
+class ListSuite(Suite):
+    """Test suite over utterances given in memory (``utterances=`` option)."""
+
+    name = "test-list"
+
+    def __init__(self, utterances: Sequence[Utterance] = (), limit: int | None = None) -> None:
+        super().__init__(limit=limit, n=len(utterances))
+        self._utterances = list(utterances)
+
+    def iter_utterances(self) -> Iterator[Utterance]:
+        yield from self._utterances
+
+    def full_size(self) -> int:
+        return len(self._utterances)
+
+    def fingerprint(self) -> str:
+        import hashlib
+
+        digest = hashlib.sha256()
+        for utt in self._utterances:
+            digest.update(utt.id.encode())
+            if utt.degraded is not None:
+                digest.update(utt.degraded.content_hash().encode())
+        return digest.hexdigest()[:16]
+
+
+class ToySuite(Suite):
+    """Test suite of ``size`` (default 8) deterministic noisy voiced utterances of 1 s."""
+
+    name = "test-toy"
+
+    def __init__(self, limit: int | None = None, size: int = 8, seconds: float = 1.0) -> None:
+        super().__init__(limit=limit, size=size, seconds=seconds)
+        self.size = int(size)
+        self.seconds = float(seconds)
+
+    def iter_utterances(self) -> Iterator[Utterance]:
+        for i in range(self.size):
+            yield noisy_utterance(
+                f"toy-{i:03d}",
+                self.seconds,
+                snr_db=float(i % 5) * 4.0,
+                seed=i,
+                degradation=("noise-low" if i % 2 else "noise-high"),
+            )
+
+    def full_size(self) -> int:
+        return self.size
+
+
 def check_metric_conformance(
     metric_cls: type[Metric], utterances: Sequence[Utterance] | None = None, **options: Any
 ) -> list[dict[str, float]]:
@@ -144,3 +242,39 @@ def check_metric_conformance(
                 f"{key}: batched {batched[key]} != single {single[key]}"
             )
     return scores
+
+
+def write_plugin_file(directory: Path, source: str, stem: str | None = None) -> Path:
+    """Write a local plugin file ``<stem>.py`` into ``directory`` and return its path.
+
+    ``source`` is dedented, so tests can indent it. Without ``stem`` a unique one is drawn:
+    local plugins are imported as ``gensr_bench_local.<stem>`` and cached per process, so
+    unique stems keep one test's plugin from shadowing another's. The plugin loads under the
+    name ``local.<stem>``.
+    """
+    import textwrap
+    import uuid
+
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{stem or 'plugin_' + uuid.uuid4().hex[:12]}.py"
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+def scored_output(
+    index: int,
+    scores: Mapping[str, float | None],
+    uid: str | None = None,
+    **meta: Any,
+) -> ScoredOutput:
+    """A ScoredOutput for utterance ``utt-<index>`` (or ``uid``) with ``scores`` and ``meta``.
+
+    Every ``None`` score gets an error under the same key, as the runner records failures.
+    """
+    return ScoredOutput(
+        utterance_id=uid or f"utt-{index}",
+        index=index,
+        scores=dict(scores),
+        errors={k: "failed in test" for k, v in scores.items() if v is None},
+        meta=dict(meta),
+    )

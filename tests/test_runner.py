@@ -1,0 +1,194 @@
+"""Runner behaviour: failure isolation, peak policy, workers, resume after SIGKILL, cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gensr_bench.interfaces import item_seed
+from gensr_bench.records import Audio, Restoration, Utterance
+from gensr_bench.runner import BatchProcessor, RunOptions, evaluate, run_suite
+from gensr_bench.store import RunStore, ScoreCache
+from gensr_bench.testing import (
+    EchoModel,
+    LevelMetric,
+    ListSuite,
+    SnrMetric,
+    ToySuite,
+    noisy_utterance,
+)
+
+TOY_PLUGINS = Path(__file__).parent / "fixtures" / "toy_plugins"
+
+
+def _scores(outputs):
+    return {o.utterance_id: dict(o.scores) for o in outputs}
+
+
+def test_outputs_above_full_scale_are_peak_normalised_and_flagged(tmp_path):
+    utts = [noisy_utterance("loud", 1.0, seed=1)]
+    result = run_suite(
+        EchoModel(gain=4.0), ListSuite(utts), [LevelMetric()], tmp_path / "run",
+        RunOptions(use_cache=False),
+    )
+    assert result.n_utterances == 1
+    (scored,) = list(RunStore(tmp_path / "run").outputs())
+    gain = scored.flags["peak_normalised_gain"]
+    peak = float(np.max(np.abs(utts[0].degraded.samples))) * 4.0
+    assert gain == pytest.approx(1.0 / peak)
+    expected = 10 * np.log10(np.mean((utts[0].degraded.samples * 4.0 * gain) ** 2))
+    assert scored.scores["level_db"] == pytest.approx(expected, abs=1e-4)
+
+
+class _Flaky(LevelMetric):
+    """Raises for one utterance id, to check per-utterance isolation inside a batch."""
+
+    name = "test-flaky"
+
+    def score_batch(self, restorations, utterances):
+        if any(r.utterance_id == "bad" for r in restorations):
+            raise RuntimeError("cannot score 'bad'")
+        return super().score_batch(restorations, utterances)
+
+
+class _NanMetric(LevelMetric):
+    name = "test-nan"
+
+    def score_batch(self, restorations, utterances):
+        return [{"level_db": float("nan")} for _ in restorations]
+
+
+def test_metric_failure_is_isolated_to_its_utterance():
+    utts = [noisy_utterance(uid, 1.0, seed=i) for i, uid in enumerate(["a", "bad", "c"])]
+    processor = BatchProcessor(EchoModel(), [_Flaky(), SnrMetric()])
+    results = {s.utterance_id: s for s, _ in processor.process(list(enumerate(utts)), seed=0)}
+    assert results["bad"].scores["level_db"] is None
+    assert "cannot score 'bad'" in results["bad"].errors["level_db"]
+    assert results["bad"].scores["snr_db"] is not None  # the other metric still scored it
+    assert results["a"].scores["level_db"] is not None
+    assert results["c"].scores["level_db"] is not None
+    assert not results["a"].errors
+
+
+def test_non_finite_metric_value_becomes_none_with_error():
+    processor = BatchProcessor(EchoModel(), [_NanMetric()])
+    (scored, cached), = processor.process([(0, noisy_utterance("x", 1.0))], seed=0)
+    assert scored.scores["level_db"] is None
+    assert "non-finite" in scored.errors["level_db"]
+    assert cached == {}  # failures are never cached
+
+
+def test_missing_reference_is_an_error_not_a_score():
+    utt = Utterance("noref", noisy_utterance().degraded)
+    (scored, _), = BatchProcessor(EchoModel(), [SnrMetric(), LevelMetric()]).process(
+        [(0, utt)], seed=0
+    )
+    assert scored.scores["snr_db"] is None
+    assert "reference" in scored.errors["snr_db"]
+    assert scored.scores["level_db"] is not None
+
+
+def test_model_output_length_mismatch_is_trimmed_and_flagged():
+    class Longer(EchoModel):
+        name = "test-longer"
+
+        def restore(self, batch, seed):
+            return [
+                Restoration(u.id, Audio(np.concatenate([u.degraded.samples, np.zeros(160)]),
+                                        u.degraded.sample_rate), self.name)
+                for u in batch
+            ]
+
+    (scored, _), = BatchProcessor(Longer(), [SnrMetric()]).process(
+        [(0, noisy_utterance("x", 1.0))], seed=0
+    )
+    assert scored.flags["length_trimmed_samples"] == 160
+    assert scored.scores["snr_db"] is not None
+
+
+def test_item_seed_independent_of_batching():
+    assert item_seed(3, "a") == item_seed(3, "a")
+    assert item_seed(3, "a") != item_seed(4, "a")
+    assert item_seed(3, "a") != item_seed(3, "b")
+
+
+def test_duplicate_utterance_ids_are_refused():
+    utts = [noisy_utterance("same", 0.5), noisy_utterance("same", 0.5, seed=2)]
+    with pytest.raises(Exception, match="occurs twice"):
+        list(evaluate(EchoModel(), utts, [LevelMetric()]))
+
+
+def test_two_workers_give_identical_scores_to_one(tmp_path):
+    suite = ToySuite(size=6)
+    one = run_suite(EchoModel(), suite, [LevelMetric(), SnrMetric()], tmp_path / "w1",
+                    RunOptions(workers=1, use_cache=False))
+    two = run_suite(EchoModel(), suite, [LevelMetric(), SnrMetric()], tmp_path / "w2",
+                    RunOptions(workers=2, batch_size=2, use_cache=False))
+    assert one.n_utterances == two.n_utterances == 6
+    assert _scores(RunStore(tmp_path / "w1").outputs()) == _scores(
+        RunStore(tmp_path / "w2").outputs()
+    )
+
+
+def test_cache_hits_return_the_same_scores_and_skip_the_metric(tmp_path):
+    cache = ScoreCache(tmp_path / "cache.sqlite")
+    utts = [noisy_utterance(f"u{i}", 1.0, seed=i) for i in range(3)]
+    cold = list(evaluate(EchoModel(), utts, [LevelMetric(), SnrMetric()], cache=cache))
+    warm = list(evaluate(EchoModel(), utts, [LevelMetric(), SnrMetric()], cache=cache))
+    assert _scores(cold) == _scores(warm)
+    assert all(o.flags.get("cached") == ["test-level", "test-snr"] for o in warm)
+    assert all("cached" not in o.flags for o in cold)
+    # A changed option is a different metric identity: no stale hit.
+    other = list(evaluate(EchoModel(), utts, [LevelMetric(delay=0.0001)], cache=cache))
+    assert all("cached" not in o.flags for o in other)
+
+
+def _cli(args, env, **kwargs):
+    return subprocess.Popen(
+        [sys.executable, "-m", "gensr_bench.cli", "--plugins-dir", str(TOY_PLUGINS), *args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs,
+    )
+
+
+def _rows(out_dir):
+    with sqlite3.connect(out_dir / "results.sqlite") as db:
+        return db.execute("SELECT COUNT(*) FROM outputs").fetchone()[0]
+
+
+def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
+    env = {**os.environ, "GENSR_BENCH_CACHE_DIR": str(tmp_path / "cache")}
+    common = ["run", "--model", "test-echo", "--suite", "test-toy", "--suite-option", "size=12",
+              "--metrics", "test-level,test-snr", "--metric-option", "test-level.delay=0.15",
+              "--workers", "1", "--batch-size", "1", "--no-cache"]
+    full = _cli([*common, "--out", str(tmp_path / "full")], env)
+    killed = _cli([*common, "--out", str(tmp_path / "killed")], env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if (tmp_path / "killed" / "results.sqlite").exists() and _rows(tmp_path / "killed") >= 5:
+            break
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert killed.returncode == -signal.SIGKILL
+    partial = _rows(tmp_path / "killed")
+    assert 5 <= partial < 12, "the kill should land halfway through the run"
+    resumed = _cli([*common, "--out", str(tmp_path / "killed"), "--resume"], env)
+    out, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err
+    full.communicate(timeout=120)
+    assert full.returncode == 0
+    a = [json.loads(line) for line in (tmp_path / "full" / "scores.jsonl").read_text().splitlines()]
+    b = [json.loads(line) for line in (tmp_path / "killed" / "scores.jsonl").read_text().splitlines()]
+    assert [r["utterance_id"] for r in b] == [f"toy-{i:03d}" for i in range(12)]  # no gaps, no dups
+    assert [r["scores"] for r in a] == [r["scores"] for r in b]
+    sessions = RunStore(tmp_path / "killed").get_info("sessions")
+    assert [s["already_done"] for s in sessions] == [0, partial]
