@@ -37,7 +37,10 @@ def _scores(outputs):
 def test_outputs_above_full_scale_are_peak_normalised_and_flagged(tmp_path):
     utts = [noisy_utterance("loud", 1.0, seed=1)]
     result = run_suite(
-        EchoModel(gain=4.0), ListSuite(utts), [LevelMetric()], tmp_path / "run",
+        EchoModel(gain=4.0),
+        ListSuite(utts),
+        [LevelMetric()],
+        tmp_path / "run",
         RunOptions(use_cache=False),
     )
     assert result.n_utterances == 1
@@ -81,7 +84,7 @@ def test_metric_failure_is_isolated_to_its_utterance():
 
 def test_non_finite_metric_value_becomes_none_with_error():
     processor = BatchProcessor(EchoModel(), [_NanMetric()])
-    (scored, cached), = processor.process([(0, noisy_utterance("x", 1.0))], seed=0)
+    ((scored, cached),) = processor.process([(0, noisy_utterance("x", 1.0))], seed=0)
     assert scored.scores["level_db"] is None
     assert "non-finite" in scored.errors["level_db"]
     assert cached == {}  # failures are never cached
@@ -89,7 +92,7 @@ def test_non_finite_metric_value_becomes_none_with_error():
 
 def test_missing_reference_is_an_error_not_a_score():
     utt = Utterance("noref", noisy_utterance().degraded)
-    (scored, _), = BatchProcessor(EchoModel(), [SnrMetric(), LevelMetric()]).process(
+    ((scored, _),) = BatchProcessor(EchoModel(), [SnrMetric(), LevelMetric()]).process(
         [(0, utt)], seed=0
     )
     assert scored.scores["snr_db"] is None
@@ -103,12 +106,17 @@ def test_model_output_length_mismatch_is_trimmed_and_flagged():
 
         def restore(self, batch, seed):
             return [
-                Restoration(u.id, Audio(np.concatenate([u.degraded.samples, np.zeros(160)]),
-                                        u.degraded.sample_rate), self.name)
+                Restoration(
+                    u.id,
+                    Audio(
+                        np.concatenate([u.degraded.samples, np.zeros(160)]), u.degraded.sample_rate
+                    ),
+                    self.name,
+                )
                 for u in batch
             ]
 
-    (scored, _), = BatchProcessor(Longer(), [SnrMetric()]).process(
+    ((scored, _),) = BatchProcessor(Longer(), [SnrMetric()]).process(
         [(0, noisy_utterance("x", 1.0))], seed=0
     )
     assert scored.flags["length_trimmed_samples"] == 160
@@ -129,10 +137,20 @@ def test_duplicate_utterance_ids_are_refused():
 
 def test_two_workers_give_identical_scores_to_one(tmp_path):
     suite = ToySuite(size=6)
-    one = run_suite(EchoModel(), suite, [LevelMetric(), SnrMetric()], tmp_path / "w1",
-                    RunOptions(workers=1, use_cache=False))
-    two = run_suite(EchoModel(), suite, [LevelMetric(), SnrMetric()], tmp_path / "w2",
-                    RunOptions(workers=2, batch_size=2, use_cache=False))
+    one = run_suite(
+        EchoModel(),
+        suite,
+        [LevelMetric(), SnrMetric()],
+        tmp_path / "w1",
+        RunOptions(workers=1, use_cache=False),
+    )
+    two = run_suite(
+        EchoModel(),
+        suite,
+        [LevelMetric(), SnrMetric()],
+        tmp_path / "w2",
+        RunOptions(workers=2, batch_size=2, use_cache=False),
+    )
     assert one.n_utterances == two.n_utterances == 6
     assert _scores(RunStore(tmp_path / "w1").outputs()) == _scores(
         RunStore(tmp_path / "w2").outputs()
@@ -155,7 +173,11 @@ def test_cache_hits_return_the_same_scores_and_skip_the_metric(tmp_path):
 def _cli(args, env, **kwargs):
     return subprocess.Popen(
         [sys.executable, "-m", "gensr_bench.cli", "--plugins-dir", str(TOY_PLUGINS), *args],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
     )
 
 
@@ -166,9 +188,24 @@ def _rows(out_dir):
 
 def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
     env = {**os.environ, "GENSR_BENCH_CACHE_DIR": str(tmp_path / "cache")}
-    common = ["run", "--model", "test-echo", "--suite", "test-toy", "--suite-option", "size=12",
-              "--metrics", "test-level,test-snr", "--metric-option", "test-level.delay=0.15",
-              "--workers", "1", "--batch-size", "1", "--no-cache"]
+    common = [
+        "run",
+        "--model",
+        "test-echo",
+        "--suite",
+        "test-toy",
+        "--suite-option",
+        "size=12",
+        "--metrics",
+        "test-level,test-snr",
+        "--metric-option",
+        "test-level.delay=0.15",
+        "--workers",
+        "1",
+        "--batch-size",
+        "1",
+        "--no-cache",
+    ]
     full = _cli([*common, "--out", str(tmp_path / "full")], env)
     killed = _cli([*common, "--out", str(tmp_path / "killed")], env)
     deadline = time.monotonic() + 120
@@ -182,12 +219,14 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
     partial = _rows(tmp_path / "killed")
     assert 5 <= partial < 12, "the kill should land halfway through the run"
     resumed = _cli([*common, "--out", str(tmp_path / "killed"), "--resume"], env)
-    out, err = resumed.communicate(timeout=120)
+    _, err = resumed.communicate(timeout=120)
     assert resumed.returncode == 0, err
     full.communicate(timeout=120)
     assert full.returncode == 0
     a = [json.loads(line) for line in (tmp_path / "full" / "scores.jsonl").read_text().splitlines()]
-    b = [json.loads(line) for line in (tmp_path / "killed" / "scores.jsonl").read_text().splitlines()]
+    b = [
+        json.loads(line) for line in (tmp_path / "killed" / "scores.jsonl").read_text().splitlines()
+    ]
     assert [r["utterance_id"] for r in b] == [f"toy-{i:03d}" for i in range(12)]  # no gaps, no dups
     assert [r["scores"] for r in a] == [r["scores"] for r in b]
     sessions = RunStore(tmp_path / "killed").get_info("sessions")

@@ -16,9 +16,21 @@ TOY_PLUGINS = Path(__file__).parent / "fixtures" / "toy_plugins"
 def _pip_install(package: str, target: Path) -> None:
     """A real pip install of the package into its own folder (not into the test environment)."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(PACKAGES / package)],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(PACKAGES / package),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
 
 
@@ -30,7 +42,11 @@ def _gensr(args: list[str], site: Path, tmp_path: Path) -> subprocess.CompletedP
     }
     return subprocess.run(
         [sys.executable, "-m", "gensr_bench.cli", "--plugins-dir", str(TOY_PLUGINS), *args],
-        env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
     )
 
 
@@ -48,17 +64,36 @@ def test_installed_plugin_is_discovered_listed_and_runs(loudness_site: Path, tmp
     assert "Absolute loudness difference to the reference" in listed.stdout
     plugins = _gensr(["plugins"], loudness_site, tmp_path)
     assert "gensr-bench-loudness" in plugins.stdout and "0.2.0" in plugins.stdout
-    run = _gensr(["run", "--model", "test-echo", "--suite", "test-toy", "--limit", "3",
-                  "--metrics", "loudness-gap", "--workers", "1", "--out", "r"],
-                 loudness_site, tmp_path)
+    run = _gensr(
+        [
+            "run",
+            "--model",
+            "test-echo",
+            "--suite",
+            "test-toy",
+            "--limit",
+            "3",
+            "--metrics",
+            "loudness-gap",
+            "--workers",
+            "1",
+            "--out",
+            "r",
+        ],
+        loudness_site,
+        tmp_path,
+    )
     assert run.returncode == 0, run.stderr
     assert "loudness_gap_db ↓" in run.stdout
     assert "3/3" in run.stdout
 
 
 def test_misspelt_metric_name_suggests_the_right_one(loudness_site: Path, tmp_path: Path):
-    run = _gensr(["run", "--model", "test-echo", "--suite", "test-toy",
-                  "--metrics", "loudnes-gap"], loudness_site, tmp_path)
+    run = _gensr(
+        ["run", "--model", "test-echo", "--suite", "test-toy", "--metrics", "loudnes-gap"],
+        loudness_site,
+        tmp_path,
+    )
     assert run.returncode == 2
     assert "Unknown metric 'loudnes-gap'. Did you mean: loudness-gap?" in run.stderr
 
