@@ -182,8 +182,12 @@ def _cli(args, env, **kwargs):
 
 
 def _rows(out_dir):
-    with sqlite3.connect(out_dir / "results.sqlite") as db:
-        return db.execute("SELECT COUNT(*) FROM outputs").fetchone()[0]
+    """Scored rows so far; 0 while the store is still being created by the other process."""
+    try:
+        with sqlite3.connect(out_dir / "results.sqlite") as db:
+            return db.execute("SELECT COUNT(*) FROM outputs").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
 
 
 def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):

@@ -1,0 +1,122 @@
+"""Tests of gensr_bench.stats: bootstrap confidence intervals, summaries, breakdowns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from gensr_bench.stats import bootstrap_ci, error_counts, group_by, summarise
+from gensr_bench.testing import scored_output
+
+
+def normal_sample(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(3.0, 1.0, size=n)
+
+
+def test_bootstrap_ci_is_deterministic_for_a_seed() -> None:
+    data = normal_sample(40)
+    assert bootstrap_ci(data, seed=5) == bootstrap_ci(list(data), seed=5)
+    assert bootstrap_ci(data, seed=5) != bootstrap_ci(data, seed=6)
+
+
+def test_bootstrap_ci_contains_the_mean() -> None:
+    for seed in range(5):
+        data = normal_sample(30, seed)
+        low, high = bootstrap_ci(data, seed=seed)
+        assert low < float(np.mean(data)) < high
+
+
+def test_bootstrap_ci_shrinks_with_more_data() -> None:
+    small = np.subtract(*bootstrap_ci(normal_sample(25))[::-1])
+    large = np.subtract(*bootstrap_ci(normal_sample(400))[::-1])
+    # the width of a mean's interval scales with 1 / sqrt(n): 16x the data, about 1/4 the width
+    assert 2.5 < small / large < 6.0
+
+
+def test_bootstrap_ci_widens_with_the_confidence_level() -> None:
+    data = normal_sample(50)
+    low50, high50 = bootstrap_ci(data, confidence=0.5)
+    low99, high99 = bootstrap_ci(data, confidence=0.99)
+    assert low99 < low50 < high50 < high99
+
+
+@pytest.mark.parametrize("n", [12, 60])
+def test_bootstrap_ci_agrees_with_scipy(n: int) -> None:
+    """scipy.stats.bootstrap (percentile method) is an independent reference."""
+    data = np.random.default_rng(n).exponential(2.0, size=n)  # skewed on purpose
+
+    low, high = bootstrap_ci(data, resamples=4000, seed=1)
+    reference = scipy_stats.bootstrap(
+        (data,),
+        np.mean,
+        confidence_level=0.95,
+        n_resamples=4000,
+        method="percentile",
+        rng=np.random.default_rng(2),
+    ).confidence_interval
+
+    width = reference.high - reference.low
+    assert low == pytest.approx(reference.low, abs=0.06 * width)
+    assert high == pytest.approx(reference.high, abs=0.06 * width)
+
+
+def test_bootstrap_ci_of_one_value_and_of_none() -> None:
+    assert bootstrap_ci([2.5]) == (2.5, 2.5)
+    with pytest.raises(ValueError, match="at least one value"):
+        bootstrap_ci([])
+
+
+def test_summarise_counts_scored_and_total_with_failures() -> None:
+    outputs = [
+        scored_output(0, {"a": 1.0, "b": None}),
+        scored_output(1, {"a": None, "b": None}),
+        scored_output(2, {"a": 3.0}),  # "b" was never scored
+        scored_output(3, {"a": 5.0, "b": None}),
+    ]
+
+    a, b = summarise(iter(outputs), ["a", "b"], direction=lambda name: name == "a", seed=3)
+
+    assert (a.output, a.n_scored, a.n_total, a.higher_is_better) == ("a", 3, 4, True)
+    assert a.mean == pytest.approx(3.0)
+    assert (a.ci_low, a.ci_high) == bootstrap_ci([1.0, 3.0, 5.0], seed=3)
+    assert (b.output, b.n_scored, b.n_total, b.higher_is_better) == ("b", 0, 4, False)
+    assert (b.mean, b.ci_low, b.ci_high) == (None, None, None)
+
+
+def test_summarise_keeps_the_requested_order_and_handles_no_outputs() -> None:
+    summaries = summarise([], ["z", "a"], direction=lambda _: True)
+    assert [(s.output, s.n_scored, s.n_total, s.mean) for s in summaries] == [
+        ("z", 0, 0, None),
+        ("a", 0, 0, None),
+    ]
+
+
+def test_group_by_meta_value_with_sorted_keys() -> None:
+    outputs = [
+        scored_output(0, {"a": 1.0}, degradation="reverb", snr_db=5),
+        scored_output(1, {"a": 2.0}, degradation="noise", snr_db=0),
+        scored_output(2, {"a": 3.0}),
+        scored_output(3, {"a": 4.0}, degradation="noise", snr_db=5),
+    ]
+
+    groups = group_by(outputs, "degradation")
+
+    assert list(groups) == ["(none)", "noise", "reverb"]
+    assert [o.index for o in groups["noise"]] == [1, 3]  # suite order within a group
+    assert [o.index for o in groups["(none)"]] == [2]
+    assert {k: len(v) for k, v in group_by(outputs, "snr_db").items()} == {
+        "(none)": 1,
+        "0": 1,
+        "5": 2,
+    }
+    assert group_by([], "degradation") == {}
+
+
+def test_error_counts_per_output() -> None:
+    outputs = [
+        scored_output(0, {"a": None, "b": None}),
+        scored_output(1, {"a": None, "b": 1.0}),
+        scored_output(2, {"a": 2.0, "b": 1.0}),
+    ]
+    assert error_counts(outputs) == {"a": 2, "b": 1}
