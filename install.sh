@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Creates .venv (or $GENSR_VENV) and installs gensr-bench with every dependency.
+#   ./install.sh          the tool and its built-in plugins
+#   ./install.sh --dev    plus the test and lint tools
+# resemblyzer (speaker similarity) is installed with --no-deps: its metadata asks for the
+# Python 2 `typing` backport and the source-only `webrtcvad`; what it really needs (torch,
+# librosa, webrtcvad-wheels) comes from our own dependencies.
+set -euo pipefail
+cd "$(dirname "$0")"
+venv="${GENSR_VENV:-.venv}"
+extra=""
+[ "${1:-}" = "--dev" ] && extra="[dev]"
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --upgrade pip
+# torch is pinned to the CPU build; installing it first keeps pip from pulling CUDA packages.
+"$venv/bin/python" -m pip install --quiet "torch==2.13.0"
+"$venv/bin/python" -m pip install --quiet -e ".$extra"
+"$venv/bin/python" -m pip install --quiet --no-deps "resemblyzer==0.1.4"
+echo "gensr-bench installed in $venv: run $venv/bin/gensr-bench --help"
