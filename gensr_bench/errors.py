@@ -41,3 +41,11 @@ class StoreError(GensrError):
 
 class ConfigError(GensrError):
     """A command-line value or configuration value is invalid."""
+
+
+class MetricError(GensrError):
+    """A metric has no honest value for this input (e.g. no speech found, silent reference)."""
+
+
+class MissingReferenceError(GensrError):
+    """A component needs the clean reference and the utterance has none."""

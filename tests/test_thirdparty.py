@@ -106,3 +106,12 @@ def test_misspelt_hook_fails_loudly(tmp_path: Path):
     assert "typo" in result.stderr
     assert "gensr_register_metric" in result.stderr
     assert "Did you mean: gensr_register_metrics?" in result.stderr
+
+
+def test_readme_plugin_example_is_the_tested_package():
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    marker = "# gensr_bench_loudness/__init__.py\n"
+    start = readme.index(marker) + len(marker)
+    snippet = readme[start : readme.index("```", start)]
+    package = PACKAGES / "gensr-bench-loudness" / "gensr_bench_loudness" / "__init__.py"
+    assert snippet == package.read_text()

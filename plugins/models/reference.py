@@ -11,13 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from gensr_bench import GensrError, RestorationModel, hookimpl
-from gensr_bench.errors import AudioValidationError, ConfigError
+from gensr_bench import RestorationModel, hookimpl
+from gensr_bench.errors import AudioValidationError, ConfigError, MissingReferenceError
 from gensr_bench.records import Restoration, Utterance
-
-
-class MissingReferenceError(GensrError):
-    """An utterance has no clean reference, so a model that needs one cannot run on it."""
 
 
 def _refuse_options(model: str, options: dict[str, Any]) -> None:

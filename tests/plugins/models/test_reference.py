@@ -6,8 +6,6 @@ from importlib.metadata import entry_points
 
 import numpy as np
 import pytest
-from gensr_bench_plugins.models import reference
-from gensr_bench_plugins.models.reference import Identity, MissingReferenceError, Oracle
 
 from gensr_bench import GensrError
 from gensr_bench.errors import AudioValidationError, ConfigError
@@ -15,6 +13,8 @@ from gensr_bench.plugins import get_plugin_manager
 from gensr_bench.records import Utterance
 from gensr_bench.registry import Registry
 from gensr_bench.testing import noisy_utterance, tiny_utterances
+from gensr_bench_plugins.models import reference
+from gensr_bench_plugins.models.reference import Identity, MissingReferenceError, Oracle
 
 
 def test_hook_registers_both_classes() -> None:

@@ -9,6 +9,12 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import speechmos.dnsmos
+
+from gensr_bench.errors import AudioValidationError, ConfigError
+from gensr_bench.plugins import get_plugin_manager
+from gensr_bench.records import Audio, Restoration, Utterance
+from gensr_bench.registry import Registry
+from gensr_bench.testing import noisy_utterance, tiny_utterances, voiced_signal
 from gensr_bench_plugins.models import reference, wiener
 from gensr_bench_plugins.models.reference import Identity
 from gensr_bench_plugins.models.wiener import (
@@ -21,12 +27,6 @@ from gensr_bench_plugins.models.wiener import (
     stft,
     track_noise_psd,
 )
-
-from gensr_bench.errors import AudioValidationError, ConfigError
-from gensr_bench.plugins import get_plugin_manager
-from gensr_bench.records import Audio, Restoration, Utterance
-from gensr_bench.registry import Registry
-from gensr_bench.testing import noisy_utterance, tiny_utterances, voiced_signal
 
 RATE = 16000
 
