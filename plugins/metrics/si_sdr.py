@@ -4,12 +4,16 @@
     target = alpha * ref,  residual = est - target
     SI-SDR = 10 log10(||target||^2 / ||residual||^2)
 
-Computed in float64 without any epsilon, at the reference's native sample rate (the runner
-resamples the restoration to it), so no band of the reference is thrown away. With
-``zero_mean=True`` (option) both signals have their mean removed first, as in Le Roux et al.'s
-definition; the default (``False``) follows torchmetrics. SI-SDR is unbounded for an output that
-is an exact scaled copy of the reference (+inf) or carries none of it (-inf); those cases raise
-instead of returning a clamped number.
+Computed in float64 at the reference's native sample rate (the runner resamples the
+restoration to it), so no band of the reference is thrown away. As in torchmetrics'
+``scale_invariant_signal_distortion_ratio`` (the reference implementation it is tested
+against), a small ``eps`` (option; default float32 machine epsilon, torchmetrics' value for
+float32 input) is added to the numerator and denominator of both ratios, so an exact copy of the
+reference scores a large finite value, about 10 log10(||ref||^2 / eps) dB, rather than +inf.
+With ``zero_mean=True`` (option) both signals have their mean removed first, as in Le Roux et
+al.'s definition; the default (``False``) follows torchmetrics. A silent reference raises (there
+is nothing to project onto), and so does a silent output, whose SI-SDR is -inf (the eps
+convention would call it 0 dB).
 """
 
 from __future__ import annotations
@@ -26,8 +30,16 @@ from gensr_bench.records import Restoration, Utterance
 
 from ._util import check_batch, estimate_and_reference
 
+#: torchmetrics' epsilon for float32 input (torch.finfo(torch.float32).eps).
+DEFAULT_EPS = float(np.finfo(np.float32).eps)
 
-def si_sdr(estimate: npt.ArrayLike, reference: npt.ArrayLike, zero_mean: bool = False) -> float:
+
+def si_sdr(
+    estimate: npt.ArrayLike,
+    reference: npt.ArrayLike,
+    zero_mean: bool = False,
+    eps: float = DEFAULT_EPS,
+) -> float:
     """SI-SDR of ``estimate`` against ``reference`` (same length) in dB."""
     est = np.asarray(estimate, dtype=np.float64)
     ref = np.asarray(reference, dtype=np.float64)
@@ -45,28 +57,23 @@ def si_sdr(estimate: npt.ArrayLike, reference: npt.ArrayLike, zero_mean: bool = 
             "SI-SDR is undefined for a silent (all-zero) reference: there is no signal to "
             "project onto"
         )
-    target = (np.dot(est, ref) / ref_energy) * ref
+    if not np.any(est):
+        raise MetricError(
+            "SI-SDR of a silent (all-zero) output is -inf; the eps convention would report "
+            "0 dB, which is not an honest score"
+        )
+    target = ((np.dot(est, ref) + eps) / (ref_energy + eps)) * ref
     residual = est - target
     target_energy = float(np.dot(target, target))
     residual_energy = float(np.dot(residual, residual))
-    if target_energy == 0.0:
-        raise MetricError(
-            "SI-SDR is -inf (or 0/0): the restoration has no component along the reference; it "
-            "is silent or exactly orthogonal to it"
-        )
-    if residual_energy == 0.0:
-        raise MetricError(
-            "SI-SDR is +inf: the restoration is an exact scaled copy of the reference "
-            "(zero residual); no finite value describes it"
-        )
-    return float(10.0 * np.log10(target_energy / residual_energy))
+    return float(10.0 * np.log10((target_energy + eps) / (residual_energy + eps)))
 
 
 class SiSdr(Metric):
     """Scale-invariant signal-to-distortion ratio in dB (intrusive, at the reference's rate)."""
 
     name = "si-sdr"
-    version = "1"
+    version = "2"
     higher_is_better = True
     requires_reference = True
     sample_rate = None
@@ -74,13 +81,14 @@ class SiSdr(Metric):
     min_duration = 0.0
 
     def __init__(self, **options: Any) -> None:
-        unknown = set(options) - {"zero_mean"}
+        unknown = set(options) - {"zero_mean", "eps"}
         if unknown:
             raise ConfigError(
-                f"si-sdr got unknown option(s) {sorted(unknown)}; it accepts only zero_mean"
+                f"si-sdr got unknown option(s) {sorted(unknown)}; it accepts zero_mean and eps"
             )
         super().__init__(**options)
         self.zero_mean = bool(options.get("zero_mean", False))
+        self.eps = float(options.get("eps", DEFAULT_EPS))
 
     def score_batch(
         self, restorations: Sequence[Restoration], utterances: Sequence[Utterance]
@@ -89,7 +97,7 @@ class SiSdr(Metric):
         scores = []
         for restoration, utterance in zip(restorations, utterances, strict=True):
             est, ref = estimate_and_reference(restoration, utterance, self.sample_rate, self.name)
-            scores.append({"si_sdr": si_sdr(est, ref, zero_mean=self.zero_mean)})
+            scores.append({"si_sdr": si_sdr(est, ref, zero_mean=self.zero_mean, eps=self.eps)})
         return scores
 
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gensr_bench.errors import AudioValidationError, ConfigError
+from gensr_bench.errors import AudioValidationError, ConfigError, MetricError
 from gensr_bench.records import Audio, Restoration, Utterance
-from gensr_bench.testing import as_restorations, check_metric_conformance, noisy_utterance
+from gensr_bench.testing import (
+    as_restorations,
+    check_metric_conformance,
+    noisy_utterance,
+    tiny_utterances,
+)
 from gensr_bench_plugins.metrics import si_sdr as si_sdr_module
-from gensr_bench_plugins.metrics._util import MetricError
 from gensr_bench_plugins.metrics.si_sdr import SiSdr, si_sdr
 
 
@@ -38,7 +42,8 @@ def test_closed_form_with_orthogonal_error(target_db: float, gain: float) -> Non
     reference = clean.samples.astype(np.float64)
     energy = gain**2 * (reference @ reference) / 10 ** (target_db / 10)
     estimate = gain * reference + _orthogonal_error(reference, energy, seed=1)
-    assert si_sdr(estimate, reference) == pytest.approx(target_db, abs=1e-9)
+    # eps=0: the textbook definition, exact to rounding.
+    assert si_sdr(estimate, reference, eps=0.0) == pytest.approx(target_db, abs=1e-9)
 
 
 def test_scale_invariance() -> None:
@@ -46,10 +51,10 @@ def test_scale_invariance() -> None:
     assert utt.reference is not None and utt.degraded is not None
     ref = utt.reference.samples.astype(np.float64)  # float64: scaling then rounds nothing away
     deg = utt.degraded.samples.astype(np.float64)
-    base = si_sdr(deg, ref)
+    base = si_sdr(deg, ref, eps=0.0)
     for scale in (0.01, 0.5, 7.0, -3.0):
-        assert si_sdr(deg * scale, ref) == pytest.approx(base, abs=1e-9)
-        assert si_sdr(deg, ref * scale) == pytest.approx(base, abs=1e-9)
+        assert si_sdr(deg * scale, ref, eps=0.0) == pytest.approx(base, abs=1e-9)
+        assert si_sdr(deg, ref * scale, eps=0.0) == pytest.approx(base, abs=1e-9)
 
 
 def test_white_noise_at_known_snr_scores_close_to_it() -> None:
@@ -81,13 +86,17 @@ def test_less_noise_scores_higher() -> None:
     assert better > worse + 15.0
 
 
-def test_unbounded_and_undefined_cases_raise() -> None:
+def test_degenerate_cases_follow_the_epsilon_convention() -> None:
     clean = noisy_utterance(seconds=0.5).reference
     assert clean is not None
-    ref = clean.samples
-    with pytest.raises(MetricError, match=r"\+inf"):
-        si_sdr(ref * 0.5, ref)
-    with pytest.raises(MetricError, match="-inf"):
+    ref = clean.samples.astype(np.float64)
+    eps = float(np.finfo(np.float32).eps)
+    energy = float(np.dot(ref, ref))
+    # An exact (scaled) copy: the residual is eps-level, the value large and finite.
+    assert si_sdr(ref, ref) == pytest.approx(10 * np.log10((energy + eps) / eps), abs=1e-6)
+    assert si_sdr(ref * 0.5, ref) > 80.0
+    # A silent output is -inf: an error, not the 0 dB the eps convention would give.
+    with pytest.raises(MetricError, match="silent"):
         si_sdr(np.zeros_like(ref), ref)
     with pytest.raises(AudioValidationError, match="silent"):
         si_sdr(ref, np.zeros_like(ref))
@@ -116,3 +125,26 @@ def test_reference_is_required() -> None:
     no_ref = Utterance(utt.id, utt.degraded)
     with pytest.raises(AudioValidationError, match="needs a clean reference"):
         SiSdr().score_batch(as_restorations([no_ref]), [no_ref])
+
+
+@pytest.mark.parametrize("zero_mean", [False, True])
+def test_matches_torchmetrics(zero_mean: bool) -> None:
+    import torch
+    from torchmetrics.functional import audio as functional
+
+    utts = tiny_utterances(4, seconds=1.0)
+    for utt in utts:
+        assert utt.reference is not None and utt.degraded is not None
+        est, ref = utt.degraded.samples, utt.reference.samples
+        expected = functional.scale_invariant_signal_distortion_ratio(
+            torch.from_numpy(est.astype(np.float64)),
+            torch.from_numpy(ref.astype(np.float64)),
+            zero_mean=zero_mean,
+        ).item()
+        ours = si_sdr(est, ref, zero_mean=zero_mean, eps=float(np.finfo(np.float64).eps))
+        assert ours == pytest.approx(expected, abs=1e-9)
+    exact = si_sdr(ref, ref)
+    expected_exact = functional.scale_invariant_signal_distortion_ratio(
+        torch.from_numpy(ref.copy()), torch.from_numpy(ref.copy())
+    ).item()
+    assert exact == pytest.approx(expected_exact, abs=0.5)
