@@ -80,17 +80,24 @@ class BatchProcessor:
         self.metrics = list(metrics)
         self.cache = cache
         self.output_names = [name for m in self.metrics for name in m.outputs]
-        self._ready = False
+        self._ready: set[int] = set()
+        self._setup_errors: dict[int, str] = {}
 
-    def setup(self) -> None:
-        if not self._ready:
-            self.model.setup()
-            for metric in self.metrics:
-                metric.setup()
-            self._ready = True
+    def _ensure_setup(self, component: RestorationModel | Metric) -> str | None:
+        """Set a component up the first time it has work (a fully cached rerun loads nothing).
+
+        Returns the reason when setup failed; the failure is remembered, not retried per batch.
+        """
+        key = id(component)
+        if key not in self._ready and key not in self._setup_errors:
+            try:
+                component.setup()
+                self._ready.add(key)
+            except Exception as exc:
+                self._setup_errors[key] = f"setup of {component.name!r} failed: {_describe(exc)}"
+        return self._setup_errors.get(key)
 
     def process(self, batch: Sequence[tuple[int, Utterance]], seed: int) -> list[Processed]:
-        self.setup()
         items = [_Item(index, utt) for index, utt in batch]
         self._restore(items, seed)
         new_cache: list[dict[str, dict[str, float]]] = [{} for _ in items]
@@ -128,6 +135,11 @@ class BatchProcessor:
         if not ready:
             return
         inputs = [self._model_input(item.utterance) for item in ready]
+        failure = self._ensure_setup(self.model)
+        if failure is not None:
+            for item in ready:
+                item.fail(self.output_names, failure)
+            return
         start = time.perf_counter()
         try:
             outputs: list[Restoration | BaseException] = list(self.model.restore(inputs, seed))
@@ -196,6 +208,11 @@ class BatchProcessor:
                 continue
             pending.append((position, restoration, utterance, key))
         if not pending:
+            return
+        failure = self._ensure_setup(metric)
+        if failure is not None:
+            for position, *_ in pending:
+                items[position].fail(names, f"{metric.name}: {failure}")
             return
         start = time.perf_counter()
         results = self._score_isolated(metric, [p[1] for p in pending], [p[2] for p in pending])

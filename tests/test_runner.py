@@ -235,3 +235,38 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
     assert [r["scores"] for r in a] == [r["scores"] for r in b]
     sessions = RunStore(tmp_path / "killed").get_info("sessions")
     assert [s["already_done"] for s in sessions] == [0, partial]
+
+
+class _BrokenSetup(LevelMetric):
+    name = "test-broken-setup"
+    calls = 0
+
+    def setup(self):
+        type(self).calls += 1
+        raise FileNotFoundError("weights file /nowhere/w.bin is missing")
+
+
+def test_setup_failure_is_none_with_error_for_that_metric_only():
+    processor = BatchProcessor(EchoModel(), [_BrokenSetup(), SnrMetric()])
+    utts = [noisy_utterance(f"u{i}", 0.5, seed=i) for i in range(3)]
+    results = [s for s, _ in processor.process(list(enumerate(utts)), seed=0)]
+    results += [s for s, _ in processor.process([(3, noisy_utterance("u3", 0.5))], seed=0)]
+    assert all(r.scores["level_db"] is None for r in results)
+    assert all("/nowhere/w.bin is missing" in r.errors["level_db"] for r in results)
+    assert all(r.scores["snr_db"] is not None for r in results)
+    assert _BrokenSetup.calls == 1  # remembered, not retried for every batch
+
+
+def test_fully_cached_rerun_sets_nothing_up(tmp_path):
+    class Counting(LevelMetric):
+        name = "test-counting"
+        setups = 0
+
+        def setup(self):
+            type(self).setups += 1
+
+    cache = ScoreCache(tmp_path / "cache.sqlite")
+    utts = [noisy_utterance(f"u{i}", 0.5, seed=i) for i in range(2)]
+    list(evaluate(EchoModel(), utts, [Counting()], cache=cache))
+    list(evaluate(EchoModel(), utts, [Counting()], cache=cache))
+    assert Counting.setups == 1

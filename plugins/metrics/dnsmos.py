@@ -34,6 +34,7 @@ import numpy.typing as npt
 
 from gensr_bench import Metric, hookimpl
 from gensr_bench.errors import AudioValidationError, GensrError
+from gensr_bench.interfaces import compute_threads
 from gensr_bench.records import Restoration, Utterance
 
 from ._util import check_batch, samples_at, sha256_file
@@ -86,12 +87,10 @@ def model_files() -> list[Path]:
 def load_models(threads: int = 1) -> DnsmosModels:
     """Open ONNX Runtime sessions on the CPU for both models, ``threads`` threads each.
 
-    One thread is the default for three reasons: the runner parallelises across worker
-    processes; on a 2-core machine one thread without spin-waiting was measured faster than
-    ONNX Runtime's default (all cores, spinning); and it makes the numbers independent of the
-    machine's core count. (Multi-threaded reductions can differ in the last float32 bit, which
-    moves a score by up to ~2e-7; speechmos, which uses the default, differs from this metric
-    by that much at most.)
+    The metric asks for ``compute_threads()`` (all cores in one process, the worker's share
+    under the runner's worker processes; option ``threads`` overrides). Spin-waiting is off: on
+    a busy 2-core machine it made every call slower. (Multi-threaded reductions can differ in
+    the last float32 bit, which moves a score by up to ~2e-7 against speechmos.)
     """
     try:
         import onnxruntime
@@ -195,7 +194,7 @@ class Dnsmos(Metric):
 
     def setup(self) -> None:
         if self._models is None:
-            self._models = load_models()
+            self._models = load_models(int(self.options.get("threads") or compute_threads()))
 
     def score_batch(
         self, restorations: Sequence[Restoration], utterances: Sequence[Utterance]
