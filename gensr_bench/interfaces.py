@@ -17,20 +17,6 @@ from gensr_bench.records import Restoration, Utterance
 PARADIGMS = ("ar", "mgm", "fm", "discriminative", "dsp")
 
 
-def compute_threads() -> int:
-    """Threads one component may use for its own compute (ONNX Runtime, torch ...).
-
-    The runner sets ``OMP_NUM_THREADS`` in each worker process to its share of the cores; in a
-    single process every core is available.
-    """
-    import os
-
-    configured = os.environ.get("OMP_NUM_THREADS", "")
-    if configured.isdigit() and int(configured) > 0:
-        return int(configured)
-    return os.cpu_count() or 1
-
-
 def first_docstring_line(cls: type) -> str:
     """The first line of a class docstring: the one-line description shown by ``ls``."""
     doc = (cls.__doc__ or "").strip()

@@ -321,12 +321,6 @@ def _init_worker(payload: bytes, plugin_dirs: Sequence[str], threads: int) -> No
     for path in _local_plugin_files(Path(d) for d in plugin_dirs):
         load_local_module(path)
     _WORKER = pickle.loads(payload)
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-    except ImportError:
-        pass
 
 
 def _work(batch: Sequence[tuple[int, Utterance]], seed: int) -> list[Processed]:

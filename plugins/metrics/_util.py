@@ -1,4 +1,5 @@
-"""Helpers shared by the built-in metrics: input checks and weight-file hashing.
+"""Helpers shared by the built-in metrics: input checks, weight-file hashing and
+``PairwiseMetric``, the base of the intrusive metrics that score each output on its own.
 
 Kept free of heavy imports so that importing a metric module stays cheap.
 """
@@ -6,13 +7,16 @@ Kept free of heavy imports so that importing a metric module stays cheap.
 from __future__ import annotations
 
 import hashlib
+from abc import abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
 from gensr_bench.errors import AudioValidationError
+from gensr_bench.interfaces import Metric
 from gensr_bench.records import Audio, Restoration, Utterance
 
 
@@ -71,6 +75,18 @@ def estimate_and_reference(
     return est, ref
 
 
+def check_same_shape(estimate: npt.NDArray, reference: npt.NDArray, metric_label: str) -> None:
+    """Raise unless ``estimate`` and ``reference`` are 1-D signals of the same length.
+
+    ``metric_label`` is the metric's name as it should read in the message (e.g. ``"LSD"``).
+    """
+    if estimate.shape != reference.shape or estimate.ndim != 1:
+        raise AudioValidationError(
+            f"{metric_label} needs two 1-D signals of the same length, got {estimate.shape} "
+            f"and {reference.shape}; trim them first (gensr_bench.audio.match_lengths)"
+        )
+
+
 def require_signal(samples: npt.NDArray, what: str, metric: str) -> None:
     """Raise when ``samples`` is digital silence, which the metric cannot score."""
     if not np.any(samples):
@@ -78,3 +94,39 @@ def require_signal(samples: npt.NDArray, what: str, metric: str) -> None:
             f"{metric}: {what} is digital silence (every sample is 0), which {metric} cannot "
             "score; a silent output or reference has no defined value for this metric"
         )
+
+
+class PairwiseMetric(Metric):
+    """Base of an intrusive metric that scores each restoration against its reference alone.
+
+    Subclasses implement ``score_pair`` instead of ``score_batch``. ``score_batch`` checks that
+    restorations and utterances pair up one to one (``check_batch``), then for each pair takes
+    the restoration's and the reference's samples through ``estimate_and_reference`` at the
+    class's ``sample_rate`` (``None``: whatever rate the reference has; the restoration must
+    share it) and with the same number of samples, and returns the ``score_pair`` dicts in
+    order. A missing reference, a wrong rate or a length mismatch raises
+    ``AudioValidationError`` before ``score_pair`` is called.
+    """
+
+    requires_reference: ClassVar[bool] = True
+
+    def score_batch(
+        self, restorations: Sequence[Restoration], utterances: Sequence[Utterance]
+    ) -> list[dict[str, float]]:
+        check_batch(self.name, restorations, utterances)
+        scores = []
+        for restoration, utterance in zip(restorations, utterances, strict=True):
+            est, ref = estimate_and_reference(restoration, utterance, self.sample_rate, self.name)
+            scores.append(self.score_pair(est, ref, utterance))
+        return scores
+
+    @abstractmethod
+    def score_pair(
+        self, estimate: np.ndarray, reference: np.ndarray, utterance: Utterance
+    ) -> dict[str, float]:
+        """The ``outputs`` of one restoration's samples against its reference's samples.
+
+        ``estimate`` and ``reference`` are 1-D, at ``sample_rate`` (or the reference's own rate
+        when that is ``None``) and of the same length; ``utterance`` is the one they belong to
+        (for its id in messages, or as a cache key for reference-side work).
+        """

@@ -34,7 +34,6 @@ import numpy.typing as npt
 
 from gensr_bench import Metric, hookimpl
 from gensr_bench.errors import AudioValidationError, GensrError
-from gensr_bench.interfaces import compute_threads
 from gensr_bench.records import Restoration, Utterance
 
 from ._util import check_batch, samples_at, sha256_file
@@ -87,10 +86,12 @@ def model_files() -> list[Path]:
 def load_models(threads: int = 1) -> DnsmosModels:
     """Open ONNX Runtime sessions on the CPU for both models, ``threads`` threads each.
 
-    The metric asks for ``compute_threads()`` (all cores in one process, the worker's share
-    under the runner's worker processes; option ``threads`` overrides). Spin-waiting is off: on
-    a busy 2-core machine it made every call slower. (Multi-threaded reductions can differ in
-    the last float32 bit, which moves a score by up to ~2e-7 against speechmos.)
+    The metric uses one thread (option ``threads`` overrides) so that its numbers do not depend
+    on the thread count: multi-threaded reductions differ in the last float32 bit, which moves a
+    score by up to ~2e-7 (speechmos, which uses ONNX Runtime's default, differs from this metric
+    by that much at most), and ``--workers 2`` must give exactly the scores of ``--workers 1``.
+    Parallelism comes from the runner's worker processes instead. Spin-waiting is off: on a
+    busy 2-core machine it made every call slower.
     """
     try:
         import onnxruntime
@@ -194,7 +195,7 @@ class Dnsmos(Metric):
 
     def setup(self) -> None:
         if self._models is None:
-            self._models = load_models(int(self.options.get("threads") or compute_threads()))
+            self._models = load_models(int(self.options.get("threads", 1)))
 
     def score_batch(
         self, restorations: Sequence[Restoration], utterances: Sequence[Utterance]

@@ -22,7 +22,6 @@ the restoration to the reference, so a band-limited output is judged against the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -30,9 +29,9 @@ import numpy.typing as npt
 
 from gensr_bench import Metric, hookimpl
 from gensr_bench.errors import AudioValidationError, ConfigError
-from gensr_bench.records import Restoration, Utterance
+from gensr_bench.records import Utterance
 
-from ._util import check_batch, estimate_and_reference
+from ._util import PairwiseMetric, check_same_shape
 
 N_FFT = 2048
 HOP_LENGTH = 512
@@ -70,11 +69,7 @@ def lsd(
     """Log-spectral distance between ``estimate`` and ``reference`` (same rate and length)."""
     est = np.asarray(estimate, dtype=np.float64)
     ref = np.asarray(reference, dtype=np.float64)
-    if est.shape != ref.shape or est.ndim != 1:
-        raise AudioValidationError(
-            f"LSD needs two 1-D signals of the same length, got {est.shape} and {ref.shape}; "
-            "trim them first (gensr_bench.audio.match_lengths)"
-        )
+    check_same_shape(est, ref, "LSD")
     padded_length = est.size + 2 * (n_fft // 2)
     if padded_length < n_fft:
         raise AudioValidationError(
@@ -93,13 +88,12 @@ def lsd(
     return float(np.mean(per_frame))
 
 
-class Lsd(Metric):
+class Lsd(PairwiseMetric):
     """Log-spectral distance of log10 power spectra at the reference's rate (lower is better)."""
 
     name = "lsd"
     version = "1"
     higher_is_better = False
-    requires_reference = True
     sample_rate = None
     outputs = ("lsd",)
     min_duration = 0.1
@@ -120,16 +114,10 @@ class Lsd(Metric):
                 f"n_fft={self.n_fft}, hop_length={self.hop_length}, eps={self.eps}"
             )
 
-    def score_batch(
-        self, restorations: Sequence[Restoration], utterances: Sequence[Utterance]
-    ) -> list[dict[str, float]]:
-        check_batch(self.name, restorations, utterances)
-        scores = []
-        for restoration, utterance in zip(restorations, utterances, strict=True):
-            est, ref = estimate_and_reference(restoration, utterance, None, self.name)
-            value = lsd(est, ref, self.n_fft, self.hop_length, self.eps)
-            scores.append({"lsd": value})
-        return scores
+    def score_pair(
+        self, estimate: np.ndarray, reference: np.ndarray, utterance: Utterance
+    ) -> dict[str, float]:
+        return {"lsd": lsd(estimate, reference, self.n_fft, self.hop_length, self.eps)}
 
 
 @hookimpl

@@ -8,16 +8,14 @@ on a silent restoration become ``AudioValidationError`` with a message that says
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import numpy.typing as npt
 
 from gensr_bench import Metric, hookimpl
 from gensr_bench.errors import AudioValidationError
-from gensr_bench.records import Restoration, Utterance
+from gensr_bench.records import Utterance
 
-from ._util import check_batch, estimate_and_reference, require_signal
+from ._util import PairwiseMetric, require_signal
 
 SAMPLE_RATE = 16000
 #: The P.862 C code refuses buffers shorter than a quarter of a second.
@@ -49,26 +47,20 @@ def pesq(estimate: npt.ArrayLike, reference: npt.ArrayLike, mode: str = "wb") ->
         ) from exc
 
 
-class Pesq(Metric):
+class Pesq(PairwiseMetric):
     """PESQ wide-band (P.862.2) and narrow-band (P.862.1) MOS-LQO at 16 kHz (intrusive)."""
 
     name = "pesq"
     version = "1"
     higher_is_better = True
-    requires_reference = True
     sample_rate = SAMPLE_RATE
     outputs = ("pesq_wb", "pesq_nb")
     min_duration = MIN_SECONDS
 
-    def score_batch(
-        self, restorations: Sequence[Restoration], utterances: Sequence[Utterance]
-    ) -> list[dict[str, float]]:
-        check_batch(self.name, restorations, utterances)
-        scores = []
-        for restoration, utterance in zip(restorations, utterances, strict=True):
-            est, ref = estimate_and_reference(restoration, utterance, SAMPLE_RATE, self.name)
-            scores.append({output: pesq(est, ref, mode) for output, mode in MODES.items()})
-        return scores
+    def score_pair(
+        self, estimate: np.ndarray, reference: np.ndarray, utterance: Utterance
+    ) -> dict[str, float]:
+        return {output: pesq(estimate, reference, mode) for output, mode in MODES.items()}
 
 
 @hookimpl

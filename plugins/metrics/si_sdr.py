@@ -18,7 +18,6 @@ convention would call it 0 dB).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -26,9 +25,9 @@ import numpy.typing as npt
 
 from gensr_bench import Metric, hookimpl
 from gensr_bench.errors import AudioValidationError, ConfigError, MetricError
-from gensr_bench.records import Restoration, Utterance
+from gensr_bench.records import Utterance
 
-from ._util import check_batch, estimate_and_reference
+from ._util import PairwiseMetric, check_same_shape
 
 #: torchmetrics' epsilon for float32 input (torch.finfo(torch.float32).eps).
 DEFAULT_EPS = float(np.finfo(np.float32).eps)
@@ -43,11 +42,7 @@ def si_sdr(
     """SI-SDR of ``estimate`` against ``reference`` (same length) in dB."""
     est = np.asarray(estimate, dtype=np.float64)
     ref = np.asarray(reference, dtype=np.float64)
-    if est.shape != ref.shape or est.ndim != 1:
-        raise AudioValidationError(
-            f"SI-SDR needs two 1-D signals of the same length, got {est.shape} and {ref.shape}; "
-            "trim them first (gensr_bench.audio.match_lengths)"
-        )
+    check_same_shape(est, ref, "SI-SDR")
     if zero_mean:
         est = est - est.mean()
         ref = ref - ref.mean()
@@ -69,13 +64,12 @@ def si_sdr(
     return float(10.0 * np.log10((target_energy + eps) / (residual_energy + eps)))
 
 
-class SiSdr(Metric):
+class SiSdr(PairwiseMetric):
     """Scale-invariant signal-to-distortion ratio in dB (intrusive, at the reference's rate)."""
 
     name = "si-sdr"
     version = "2"
     higher_is_better = True
-    requires_reference = True
     sample_rate = None
     outputs = ("si_sdr",)
     min_duration = 0.0
@@ -90,15 +84,10 @@ class SiSdr(Metric):
         self.zero_mean = bool(options.get("zero_mean", False))
         self.eps = float(options.get("eps", DEFAULT_EPS))
 
-    def score_batch(
-        self, restorations: Sequence[Restoration], utterances: Sequence[Utterance]
-    ) -> list[dict[str, float]]:
-        check_batch(self.name, restorations, utterances)
-        scores = []
-        for restoration, utterance in zip(restorations, utterances, strict=True):
-            est, ref = estimate_and_reference(restoration, utterance, self.sample_rate, self.name)
-            scores.append({"si_sdr": si_sdr(est, ref, zero_mean=self.zero_mean, eps=self.eps)})
-        return scores
+    def score_pair(
+        self, estimate: np.ndarray, reference: np.ndarray, utterance: Utterance
+    ) -> dict[str, float]:
+        return {"si_sdr": si_sdr(estimate, reference, zero_mean=self.zero_mean, eps=self.eps)}
 
 
 @hookimpl

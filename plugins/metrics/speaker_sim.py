@@ -29,12 +29,7 @@ from gensr_bench import Metric, hookimpl
 from gensr_bench.errors import AudioValidationError, GensrError
 from gensr_bench.records import Restoration, Utterance
 
-from ._util import (
-    check_batch,
-    estimate_and_reference,
-    require_signal,
-    sha256_file,
-)
+from ._util import PairwiseMetric, require_signal, sha256_file
 
 SAMPLE_RATE = 16000
 #: Reference embeddings kept per metric instance: candidates of one input share a reference.
@@ -111,13 +106,12 @@ def speaker_similarity(estimate: npt.ArrayLike, reference: npt.ArrayLike, encode
     )
 
 
-class SpeakerSim(Metric):
+class SpeakerSim(PairwiseMetric):
     """Speaker similarity: cosine of resemblyzer GE2E embeddings of output and reference."""
 
     name = "speaker-sim"
     version = "1"
     higher_is_better = True
-    requires_reference = True
     sample_rate = SAMPLE_RATE
     outputs = ("speaker_sim",)
     #: GE2E embeds 1.6-s partials; below 1 s a partial is mostly zero padding.
@@ -147,15 +141,15 @@ class SpeakerSim(Metric):
     def score_batch(
         self, restorations: Sequence[Restoration], utterances: Sequence[Utterance]
     ) -> list[dict[str, float]]:
-        check_batch(self.name, restorations, utterances)
-        self.setup()
-        scores = []
-        for restoration, utterance in zip(restorations, utterances, strict=True):
-            est, ref = estimate_and_reference(restoration, utterance, SAMPLE_RATE, self.name)
-            reference = self._reference_embedding(utterance, ref)
-            output = speaker_embedding(est, self._encoder, f"the restoration of {utterance.id!r}")
-            scores.append({"speaker_sim": cosine_similarity(output, reference)})
-        return scores
+        self.setup()  # lazily, for callers that skip setup(); a no-op once the encoder is loaded
+        return super().score_batch(restorations, utterances)
+
+    def score_pair(
+        self, estimate: np.ndarray, reference: np.ndarray, utterance: Utterance
+    ) -> dict[str, float]:
+        reference_embedding = self._reference_embedding(utterance, reference)
+        output = speaker_embedding(estimate, self._encoder, f"the restoration of {utterance.id!r}")
+        return {"speaker_sim": cosine_similarity(output, reference_embedding)}
 
     def weights_sha256(self) -> dict[str, str]:
         return {"resemblyzer/pretrained.pt": sha256_file(weights_path())}

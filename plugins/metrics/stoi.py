@@ -16,7 +16,6 @@ global generator this is not thread-safe; the runner parallelises with processes
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
 from typing import ClassVar
 
 import numpy as np
@@ -24,9 +23,9 @@ import numpy.typing as npt
 
 from gensr_bench import Metric, hookimpl
 from gensr_bench.errors import AudioValidationError
-from gensr_bench.records import Restoration, Utterance
+from gensr_bench.records import Utterance
 
-from ._util import check_batch, estimate_and_reference, require_signal
+from ._util import PairwiseMetric, require_signal
 
 SAMPLE_RATE = 16000
 #: What pystoi returns (with a RuntimeWarning) when it has too few frames to score.
@@ -70,28 +69,22 @@ def stoi(estimate: npt.ArrayLike, reference: npt.ArrayLike, extended: bool = Fal
     return value
 
 
-class Stoi(Metric):
+class Stoi(PairwiseMetric):
     """Short-time objective intelligibility (Taal et al. 2011) at 16 kHz, via pystoi."""
 
     name = "stoi"
     version = "1"
     higher_is_better = True
-    requires_reference = True
     sample_rate = SAMPLE_RATE
     outputs = ("stoi",)
     min_duration = MIN_SECONDS
     #: Whether to compute the extended measure (ESTOI) instead.
     extended: ClassVar[bool] = False
 
-    def score_batch(
-        self, restorations: Sequence[Restoration], utterances: Sequence[Utterance]
-    ) -> list[dict[str, float]]:
-        check_batch(self.name, restorations, utterances)
-        scores = []
-        for restoration, utterance in zip(restorations, utterances, strict=True):
-            est, ref = estimate_and_reference(restoration, utterance, SAMPLE_RATE, self.name)
-            scores.append({self.outputs[0]: stoi(est, ref, extended=self.extended)})
-        return scores
+    def score_pair(
+        self, estimate: np.ndarray, reference: np.ndarray, utterance: Utterance
+    ) -> dict[str, float]:
+        return {self.outputs[0]: stoi(estimate, reference, extended=self.extended)}
 
 
 class Estoi(Stoi):
