@@ -244,6 +244,65 @@ def check_metric_conformance(
     return scores
 
 
+def check_model_conformance(
+    model_cls: type[RestorationModel],
+    utterances: Sequence[Utterance] | None = None,
+    **options: Any,
+) -> list[Restoration]:
+    """Conformance kit for model authors: raise AssertionError on a broken contract.
+
+    Checks the class attributes, that ``restore`` returns one Restoration per input with the
+    input's id and finite mono audio at the model's rate, that it is deterministic for a seed,
+    and that an utterance's output does not depend on the rest of its batch (the
+    ``item_seed`` rule). Returns the restorations of ``utterances``.
+    """
+    from gensr_bench.interfaces import PARADIGMS
+
+    assert isinstance(model_cls.name, str) and model_cls.name, "name must be a non-empty str"
+    assert model_cls.paradigm in PARADIGMS, f"paradigm must be one of {PARADIGMS}"
+    assert model_cls.description(), "give the class a docstring: its first line is shown by ls"
+    rate = model_cls.sample_rate
+    utts = list(utterances) if utterances is not None else tiny_utterances(3, 1.0, rate)
+    model = model_cls(**options)
+    model.setup()
+    first = model.restore(utts, seed=0)
+    assert len(first) == len(utts), "restore must return one Restoration per utterance"
+    for restoration, utt in zip(first, utts, strict=True):
+        assert restoration.utterance_id == utt.id, "restorations must keep input order and ids"
+        assert restoration.audio.sample_rate == rate, "output must be at the model's rate"
+        assert len(restoration.audio.samples) > 0, "output must not be empty"
+        assert np.isfinite(restoration.audio.samples).all(), "output must be finite"
+    again = model.restore(utts, seed=0)
+    for a, b in zip(first, again, strict=True):
+        assert np.array_equal(a.audio.samples, b.audio.samples), "restore must be deterministic"
+    alone = model.restore(utts[-1:], seed=0)[0]
+    assert np.array_equal(alone.audio.samples, first[-1].audio.samples), (
+        "an output must not depend on the rest of its batch: draw randomness from "
+        "item_seed(seed, utterance.id)"
+    )
+    return first
+
+
+def check_suite_conformance(suite: Suite, limit: int = 3) -> list[Utterance]:
+    """Conformance kit for suite authors: the first ``limit`` utterances of ``suite``.
+
+    Checks ids are unique, audio is at the suite's rate, ``len`` agrees with iteration under a
+    limit, iteration is repeatable and the fingerprint is stable.
+    """
+    assert suite.description(), "give the class a docstring: its first line is shown by ls"
+    limited = type(suite)(limit=limit, **suite.options)
+    first = list(limited)
+    assert len(first) == len(limited) == min(limit, suite.full_size())
+    assert len({u.id for u in first}) == len(first), "utterance ids must be unique"
+    for utt in first:
+        if utt.degraded is not None:
+            assert utt.degraded.sample_rate == suite.sample_rate, f"{utt.id}: wrong rate"
+    second = list(limited)
+    assert [u.id for u in first] == [u.id for u in second], "iteration must be repeatable"
+    assert limited.fingerprint() == type(suite)(limit=limit, **suite.options).fingerprint()
+    return first
+
+
 def write_plugin_file(directory: Path, source: str, stem: str | None = None) -> Path:
     """Write a local plugin file ``<stem>.py`` into ``directory`` and return its path.
 

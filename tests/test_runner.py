@@ -270,3 +270,41 @@ def test_fully_cached_rerun_sets_nothing_up(tmp_path):
     list(evaluate(EchoModel(), utts, [Counting()], cache=cache))
     list(evaluate(EchoModel(), utts, [Counting()], cache=cache))
     assert Counting.setups == 1
+
+
+def test_run_hooks_are_called_with_the_run_and_its_result(tmp_path):
+    from gensr_bench.plugins import get_plugin_manager
+    from gensr_bench.testing import write_plugin_file
+
+    log = tmp_path / "hooks.log"
+    plugins = tmp_path / "plugins"
+    write_plugin_file(
+        plugins,
+        f"""
+        from gensr_bench import hookimpl
+
+        @hookimpl
+        def gensr_run_started(run):
+            with open({str(log)!r}, "a") as f:
+                f.write("started " + run["config"]["suite"]["name"] + "\\n")
+
+        @hookimpl
+        def gensr_run_finished(run, result):
+            with open({str(log)!r}, "a") as f:
+                f.write(f"finished {{result.n_utterances}}\\n")
+    """,
+    )
+    pm = get_plugin_manager(plugins_dirs=[plugins], entry_points=False)
+    run_suite(
+        EchoModel(),
+        ToySuite(size=3),
+        [LevelMetric()],
+        tmp_path / "run",
+        RunOptions(use_cache=False),
+        pm=pm,
+    )
+    assert log.read_text().splitlines() == ["started test-toy", "finished 3"]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["provenance"]["suite_fingerprint"] == ToySuite(size=3).fingerprint()
+    assert summary["provenance"]["components"]["model"]["name"] == "test-echo"
+    assert "machine" in summary["provenance"] and "gensr_bench_version" in summary["provenance"]
