@@ -13,12 +13,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import fft as sp_fft
-from scipy import signal
+
+
+def _scipy_signal() -> Any:
+    """scipy.signal, imported on first use: it takes seconds to import, and listing or
+    reading cached suites must not pay for it."""
+    from scipy import signal
+
+    return signal
+
+
+def _scipy_fft() -> Any:
+    from scipy import fft
+
+    return fft
+
 
 Signal = npt.NDArray[np.float64]
 
@@ -73,13 +86,13 @@ def colored_noise(
     ``exponent`` 0 is white, 1 pink, 2 brown (red). Bins below ``low_cut_hz`` are zeroed so
     brown noise is a rumble rather than a drifting DC offset.
     """
-    size = sp_fft.next_fast_len(n, real=True)  # shaped at a fast FFT length, then cropped
+    size = _scipy_fft().next_fast_len(n, real=True)  # shaped at a fast FFT length, then cropped
     spectrum = rng.standard_normal(size // 2 + 1) + 1j * rng.standard_normal(size // 2 + 1)
-    freqs = sp_fft.rfftfreq(size, 1.0 / sample_rate)
+    freqs = _scipy_fft().rfftfreq(size, 1.0 / sample_rate)
     shape = np.zeros_like(freqs)
     audible = freqs >= max(low_cut_hz, sample_rate / size)
     shape[audible] = freqs[audible] ** (-exponent / 2.0)
-    return _unit_rms(sp_fft.irfft(spectrum * shape, size)[:n])
+    return _unit_rms(_scipy_fft().irfft(spectrum * shape, size)[:n])
 
 
 def white_noise(n: int, sample_rate: int, rng: np.random.Generator) -> Signal:
@@ -139,8 +152,8 @@ def hvac_noise(
     hiss 25 dB down, multiplied by ``1 + depth * sin(2 pi f t + phase)``. Unit RMS.
     """
     rumble = pink_noise(n, sample_rate, rng)
-    sos = signal.butter(4, cutoff_hz, btype="lowpass", fs=sample_rate, output="sos")
-    rumble = _unit_rms(signal.sosfilt(sos, rumble))
+    sos = _scipy_signal().butter(4, cutoff_hz, btype="lowpass", fs=sample_rate, output="sos")
+    rumble = _unit_rms(_scipy_signal().sosfilt(sos, rumble))
     hiss = pink_noise(n, sample_rate, rng) * 10 ** (-25 / 20)
     t = np.arange(n) / sample_rate
     phase = rng.uniform(0, 2 * math.pi)
@@ -229,8 +242,10 @@ def synthetic_rir(
     tail = rng.standard_normal(n) * envelope
     onset = rng.uniform(0.02, 0.06) * rt60  # build-up of the diffuse field
     tail *= np.clip(t / onset, 0.0, 1.0) ** 2
-    sos = signal.butter(2, absorption_cutoff_hz, btype="lowpass", fs=sample_rate, output="sos")
-    tail = signal.sosfilt(sos, tail)
+    sos = _scipy_signal().butter(
+        2, absorption_cutoff_hz, btype="lowpass", fs=sample_rate, output="sos"
+    )
+    tail = _scipy_signal().sosfilt(sos, tail)
     early = np.zeros(n)
     n_early = int(rng.integers(6, 13))
     delays = rng.uniform(0.002, min(0.040, 0.4 * rt60), size=n_early)  # small rooms: sooner
@@ -272,7 +287,7 @@ def schroeder_rt60(
 def reverberate(speech: npt.ArrayLike, rir: npt.ArrayLike) -> Signal:
     """``speech`` convolved with ``rir``, cut to the length of ``speech``."""
     dry = _as_signal(speech)
-    return signal.fftconvolve(dry, _as_signal(rir), mode="full")[: len(dry)]
+    return _scipy_signal().fftconvolve(dry, _as_signal(rir), mode="full")[: len(dry)]
 
 
 # ----------------------------------------------------------------------------- clipping, bandwidth
@@ -301,11 +316,13 @@ def lowpass_sos(
     if order < 1:
         raise ValueError(f"filter order must be at least 1, got {order}")
     if filter_type == "butter":
-        sos = signal.butter(order, cutoff_hz, fs=sample_rate, output="sos")
+        sos = _scipy_signal().butter(order, cutoff_hz, fs=sample_rate, output="sos")
     elif filter_type == "cheby1":
-        sos = signal.cheby1(order, PASSBAND_RIPPLE_DB, cutoff_hz, fs=sample_rate, output="sos")
+        sos = _scipy_signal().cheby1(
+            order, PASSBAND_RIPPLE_DB, cutoff_hz, fs=sample_rate, output="sos"
+        )
     elif filter_type == "ellip":
-        sos = signal.ellip(
+        sos = _scipy_signal().ellip(
             order,
             PASSBAND_RIPPLE_DB,
             STOPBAND_ATTENUATION_DB,
@@ -314,7 +331,7 @@ def lowpass_sos(
             output="sos",
         )
     elif filter_type == "bessel":
-        sos = signal.bessel(order, cutoff_hz, norm="mag", fs=sample_rate, output="sos")
+        sos = _scipy_signal().bessel(order, cutoff_hz, norm="mag", fs=sample_rate, output="sos")
     else:
         raise ValueError(f"unknown filter type {filter_type!r}; expected one of {FILTER_TYPES}")
     return np.asarray(sos, dtype=np.float64)
@@ -336,5 +353,5 @@ def band_limit(
     sos = lowpass_sos(cutoff_hz, sample_rate, filter_type, order)
     array = _as_signal(x)
     if zero_phase:
-        return np.asarray(signal.sosfiltfilt(sos, array), dtype=np.float64)
-    return np.asarray(signal.sosfilt(sos, array), dtype=np.float64)
+        return np.asarray(_scipy_signal().sosfiltfilt(sos, array), dtype=np.float64)
+    return np.asarray(_scipy_signal().sosfilt(sos, array), dtype=np.float64)
