@@ -166,6 +166,7 @@ def run(
     """Restore every utterance of SUITE with MODEL and score it with every metric."""
     from tqdm import tqdm
 
+    from gensr_bench.plugins import plugin_dirs_from_env
     from gensr_bench.runner import RunOptions, run_suite
 
     reg = state.registries
@@ -189,7 +190,8 @@ def run(
         resume=resume,
         overwrite=overwrite,
         use_cache=not no_cache,
-        plugin_dirs=tuple(str(Path(d).resolve()) for d in state.plugin_dirs),
+        # Worker processes re-import local plugin files (from --plugins-dir or the env var).
+        plugin_dirs=tuple(str(d.resolve()) for d in plugin_dirs_from_env(state.plugin_dirs)),
     )
     bar: Any = None
     failed = 0
@@ -278,16 +280,8 @@ def _print_breakdown(out_dir: Path, by: str | None) -> None:
     rows = []
     for group, members in groups.items():
         summaries = summarise(members, names, lambda _n: True)
-        rows.append(
-            [group, str(len(members))]
-            + [
-                f"{_fmt(s.mean)} [{_fmt(s.ci_low)}, {_fmt(s.ci_high)}]"
-                if s.mean is not None
-                else "—"
-                for s in summaries
-            ]
-        )
-    click.echo(f"\nby {by}:")
+        rows.append([group, str(len(members))] + [_fmt(s.mean) for s in summaries])
+    click.echo(f"\nmeans by {by} (every utterance's scores: scores.jsonl):")
     click.echo(_table(rows, [by, "n", *names]))
 
 

@@ -213,3 +213,26 @@ def test_report_shows_runs_side_by_side(tmp_path, capsys, cache_env):
 def test_report_of_a_folder_without_a_run_is_a_clear_error(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 1
     assert "no results store" in capsys.readouterr().err
+
+
+def test_plugins_dir_from_env_reaches_worker_processes(tmp_path, capsys, monkeypatch, cache_env):
+    monkeypatch.setenv("GENSR_BENCH_PLUGINS_DIR", str(TOY_PLUGINS))
+    code = main(
+        [
+            "run",
+            "--model",
+            "test-echo",
+            "--suite",
+            "test-toy",
+            "--metrics",
+            "test-level",
+            "--workers",
+            "2",
+            "--batch-size",
+            "2",
+            "--out",
+            str(tmp_path / "r"),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert "8/8" in capsys.readouterr().out
