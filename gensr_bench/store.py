@@ -137,8 +137,9 @@ class RunStore:
             (
                 output.utterance_id,
                 output.index,
-                _dumps(dict(output.scores)),
-                _dumps(dict(output.errors)),
+                # Scores and errors keep the metrics' order (tables list outputs in it).
+                json.dumps(dict(output.scores)),
+                json.dumps(dict(output.errors)),
                 _dumps(dict(output.meta)),
                 _dumps(dict(output.flags)),
                 _dumps(dict(output.timings)),
