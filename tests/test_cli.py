@@ -236,3 +236,25 @@ def test_plugins_dir_from_env_reaches_worker_processes(tmp_path, capsys, monkeyp
     )
     assert code == 0, capsys.readouterr().err
     assert "8/8" in capsys.readouterr().out
+
+
+def test_a_plugin_can_add_a_command(tmp_path, capsys):
+    plugins = tmp_path / "plugins"
+    write_plugin_file(
+        plugins,
+        """
+        import click
+        from gensr_bench import hookimpl
+
+        @click.command(name="hello")
+        @click.argument("who")
+        def hello(who):
+            click.echo(f"hello {who}")
+
+        @hookimpl
+        def gensr_register_commands(cli):
+            cli.add_command(hello)
+    """,
+    )
+    assert main(["--plugins-dir", str(plugins), "hello", "world"]) == 0
+    assert capsys.readouterr().out == "hello world\n"
