@@ -100,10 +100,20 @@ pass_state = click.make_pass_decorator(_State)
     type=click.Path(file_okay=False),
     help="Folder of local plugin files (*.py) to load; also GENSR_BENCH_PLUGINS_DIR.",
 )
+@click.option(
+    "--weights-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder searched first for weight files; also GENSR_BENCH_WEIGHTS_DIR.",
+)
 @click.version_option(package_name="gensr-bench")
 @click.pass_context
-def cli(ctx: click.Context, plugin_dirs: tuple[str, ...]) -> None:
+def cli(ctx: click.Context, plugin_dirs: tuple[str, ...], weights_dir: str | None) -> None:
     """Evaluate, compare and align generative speech restoration models."""
+    if weights_dir:
+        from gensr_bench.weights import set_weights_dir
+
+        set_weights_dir(weights_dir)
     state = ctx.obj if isinstance(ctx.obj, _State) else _State(plugin_dirs)
     state.plugin_dirs = plugin_dirs or state.plugin_dirs
     ctx.obj = state
@@ -372,6 +382,71 @@ def list_components(state: _State, kind: str) -> None:
             detail = f"{cls.sample_rate} Hz"
         rows.append([entry.name, cls.version, detail, cls.description(), entry.plugin])
     click.echo(_table(rows, ["name", "version", "details", "description", "plugin"]))
+
+
+@cli.group()
+def weights() -> None:
+    """Weight files of the registered metrics and models: list, fetch, verify."""
+
+
+def _weight_entries(state: _State, names: Sequence[str]) -> list[tuple[str, Any]]:
+    entries: list[tuple[str, Any]] = []
+    for kind in ("metrics", "models"):
+        for entry in getattr(state.registries, kind):
+            if names and entry.name not in names:
+                continue
+            entries.extend((entry.name, weight) for weight in entry.cls.weight_files)
+    return entries
+
+
+@weights.command(name="list")
+@pass_state
+def weights_list(state: _State) -> None:
+    """Which weight files are needed, where they are, and their licences."""
+    from gensr_bench.weights import find, search_dirs
+
+    rows = []
+    for owner, weight in _weight_entries(state, ()):
+        path = find(weight)
+        rows.append([owner, weight.filename, str(path) if path else "missing", weight.license])
+    click.echo(_table(rows, ["component", "file", "found at", "licence"]))
+    click.echo("searched: " + ", ".join(str(d) for d in search_dirs()))
+
+
+@weights.command(name="fetch")
+@click.argument("names", nargs=-1)
+@pass_state
+def weights_fetch(state: _State, names: tuple[str, ...]) -> None:
+    """Download missing weight files (of NAMES, or of every component) and check them."""
+    from gensr_bench.weights import find, locate
+
+    for owner, weight in _weight_entries(state, names):
+        if find(weight) is None:
+            click.echo(f"{owner}: fetching {weight.filename} from {weight.url}")
+        path = locate(weight, download=True)
+        click.echo(f"{owner}: {weight.filename} at {path}")
+
+
+@weights.command(name="verify")
+@pass_state
+def weights_verify(state: _State) -> None:
+    """Check the sha256 of every weight file present; exit 1 when one does not match."""
+    from gensr_bench.weights import WeightsError, find, verify
+
+    bad = 0
+    for owner, weight in _weight_entries(state, ()):
+        path = find(weight)
+        if path is None:
+            click.echo(f"{owner}: {weight.filename}: missing")
+            continue
+        try:
+            verify(weight, path)
+            click.echo(f"{owner}: {weight.filename}: ok ({path})")
+        except WeightsError as exc:
+            bad += 1
+            click.echo(f"{owner}: {weight.filename}: MISMATCH: {exc}")
+    if bad:
+        raise WeightsError(f"{bad} weight file(s) failed verification")
 
 
 # -- entry point ------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 from gensr_bench.records import Restoration, Utterance
+from gensr_bench.weights import WeightFile
 
 PARADIGMS = ("ar", "mgm", "fm", "discriminative", "dsp")
 
@@ -28,6 +29,8 @@ class Component(ABC):
 
     name: ClassVar[str]
     version: ClassVar[str] = "1"
+    #: Weight files the component needs (see gensr_bench.weights; listed by `weights list`).
+    weight_files: ClassVar[tuple[WeightFile, ...]] = ()
 
     def __init__(self, **options: Any) -> None:
         self.options: dict[str, Any] = dict(options)
@@ -82,8 +85,18 @@ class Metric(Component):
         return bool(cls.higher_is_better)
 
     def weights_sha256(self) -> dict[str, str]:
-        """sha256 of every weight file the metric uses (file name -> hex digest)."""
-        return {}
+        """sha256 of every weight file the metric uses (file name -> hex digest).
+
+        The default hashes the ``weight_files`` that are present.
+        """
+        from gensr_bench.weights import find, sha256_of
+
+        hashes = {}
+        for weight in self.weight_files:
+            path = find(weight)
+            if path is not None:
+                hashes[weight.filename] = sha256_of(path)
+        return hashes
 
 
 def item_seed(seed: int, utterance_id: str) -> int:
