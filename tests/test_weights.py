@@ -1,0 +1,118 @@
+"""Weight files: search order, download with hash check, clear errors offline."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from gensr_bench import weights
+from gensr_bench.cli import main
+from gensr_bench.testing import write_plugin_file
+from gensr_bench.weights import WeightFile, WeightsError
+
+
+@pytest.fixture()
+def dirs(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENSR_BENCH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("GENSR_BENCH_WEIGHTS_DIR", raising=False)
+    monkeypatch.setattr(weights, "_explicit_dir", None)
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "w.bin").write_bytes(b"weights v1")
+    return tmp_path, source
+
+
+def _spec(source: Path, **kw) -> WeightFile:
+    digest = hashlib.sha256(b"weights v1").hexdigest()
+    return WeightFile(
+        "w.bin",
+        sha256=kw.pop("sha256", digest),
+        url=kw.pop("url", (source / "w.bin").as_uri()),
+        **kw,
+    )
+
+
+def test_env_dir_is_searched_before_the_cache(dirs, monkeypatch):
+    tmp, source = dirs
+    monkeypatch.setenv("GENSR_BENCH_WEIGHTS_DIR", str(source))
+    assert weights.locate(_spec(source)) == source / "w.bin"
+    assert weights.search_dirs()[-1] == tmp / "cache" / "weights"
+
+
+def test_explicit_dir_comes_first(dirs, monkeypatch):
+    tmp, source = dirs
+    other = tmp / "other"
+    other.mkdir()
+    (other / "w.bin").write_bytes(b"weights v1")
+    monkeypatch.setenv("GENSR_BENCH_WEIGHTS_DIR", str(source))
+    weights.set_weights_dir(other)
+    assert weights.find(_spec(source)) == other / "w.bin"
+
+
+def test_missing_file_is_downloaded_and_checked(dirs):
+    tmp, source = dirs
+    path = weights.locate(_spec(source))
+    assert path == tmp / "cache" / "weights" / "w.bin"
+    assert path.read_bytes() == b"weights v1"
+    assert not list(path.parent.glob("*.part"))
+
+
+def test_wrong_hash_is_refused_and_not_kept(dirs):
+    tmp, source = dirs
+    with pytest.raises(WeightsError, match="expected 0000"):
+        weights.locate(_spec(source, sha256="0" * 64))
+    assert not (tmp / "cache" / "weights" / "w.bin").exists()
+
+
+def test_offline_error_names_file_url_and_env_var(dirs):
+    _, source = dirs
+    spec = _spec(source, url="http://127.0.0.1:9/w.bin")
+    with pytest.raises(WeightsError) as info:
+        weights.locate(spec)
+    message = str(info.value)
+    assert "'w.bin' not found" in message
+    assert "http://127.0.0.1:9/w.bin" in message
+    assert "GENSR_BENCH_WEIGHTS_DIR" in message
+    assert "--weights-dir" in message
+
+
+def test_no_download_when_not_allowed(dirs):
+    _, source = dirs
+    with pytest.raises(WeightsError, match="not found"):
+        weights.locate(_spec(source), download=False)
+
+
+def test_weights_commands_list_fetch_verify(dirs, capsys):
+    tmp, source = dirs
+    plugins = tmp / "plugins"
+    digest = hashlib.sha256(b"weights v1").hexdigest()
+    write_plugin_file(
+        plugins,
+        f"""
+        from gensr_bench import hookimpl
+        from gensr_bench.testing import LevelMetric
+        from gensr_bench.weights import WeightFile
+
+        class Weighted(LevelMetric):
+            '''A metric with a weight file.'''
+            name = "test-weighted"
+            weight_files = (WeightFile("w.bin", sha256={digest!r},
+                                       url={(source / "w.bin").as_uri()!r}, license="test"),)
+
+        @hookimpl
+        def gensr_register_metrics():
+            return [Weighted]
+    """,
+    )
+    base = ["--plugins-dir", str(plugins), "weights"]
+    assert main([*base, "list"]) == 0
+    assert "missing" in capsys.readouterr().out
+    assert main([*base, "fetch", "test-weighted"]) == 0
+    assert "w.bin at" in capsys.readouterr().out
+    assert main([*base, "verify"]) == 0
+    assert "w.bin: ok" in capsys.readouterr().out
+    (tmp / "cache" / "weights" / "w.bin").write_bytes(b"tampered")
+    assert main([*base, "verify"]) == 1
+    assert "MISMATCH" in capsys.readouterr().out
