@@ -1,0 +1,533 @@
+"""SpeechBERTScore: BERTScore on self-supervised speech features of output and reference.
+
+Definition (Saeki, Maiti, Li, Watanabe, Takamichi, Saruwatari, "SpeechBERTScore:
+Reference-aware automatic evaluation of speech generation leveraging NLP evaluation metrics",
+Interspeech 2024, arXiv:2401.16812; reference implementation ``discrete_speech_metrics``,
+https://github.com/Takaaki-Saeki/DiscreteSpeechMetrics, ``speechbertscore.py``): both signals
+go through a self-supervised speech encoder and the frame features of one hidden layer are
+kept, ``g_1..g_N`` for the generated (restored) speech and ``r_1..r_M`` for the reference.
+With ``s_ij`` the cosine similarity of ``g_i`` and ``r_j``, greedy matching as in BERTScore
+gives::
+
+    precision = mean_i max_j s_ij      recall = mean_j max_i s_ij      F1 = 2PR / (P + R)
+
+The paper reports the precision as *the* SpeechBERTScore, and its best setting (the one the
+reference implementation's README gives) is WavLM-Large, ``microsoft/wavlm-large``, hidden
+layer 14; those are this metric's defaults. Output ``speechbertscore`` is the precision;
+``speechbertscore_recall`` and ``speechbertscore_f1`` are reported beside it. Swapping output
+and reference swaps precision and recall and leaves F1 unchanged. Frames are matched without
+alignment, so output and reference may differ in length.
+
+As in the reference implementation, each waveform goes into the encoder on its own, as is
+(16 kHz float, no zero-mean/unit-variance normalisation, no padding or attention mask).
+Layer ``k >= 1`` is the output of the k-th transformer layer and layer 0 the input of the
+first (``hidden_states[k]`` in transformers' numbering). The encoder stops after layer ``k``,
+which gives the same features as a full forward pass with fewer layers run. Note: for
+WavLM-Large's last layer, transformers 5 reports the output before the final LayerNorm where
+transformers 4 applied it; that layer is not the default.
+
+Options: ``model`` (hub id or a local folder written by ``save_pretrained``; default
+``microsoft/wavlm-large``), ``layer`` (default 14), ``revision`` (hub revision, optional).
+The machine learning hub is often unreachable: download the model where it is reachable and
+pass the folder with ``--metric-option speechbertscore.model=/path/to/dir``.
+
+The encoder runs with one torch thread (the caller's setting is restored after): the runner
+parallelises across worker processes, and one thread keeps scores bit-for-bit deterministic.
+
+This module also holds the helpers that ``speaker_sim_wavlm`` shares for loading transformers
+models from a hub id or folder (``model_source``, ``load_pretrained``, ``model_weight_hashes``,
+``ReferenceCache``, ``output_and_reference``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from gensr_bench import Metric, hookimpl
+from gensr_bench.errors import AudioValidationError, ConfigError, GensrError, MetricError
+from gensr_bench.records import Restoration, Utterance
+from gensr_bench.weights import WeightsError
+
+from ._util import check_batch, samples_at, sha256_file
+from .speaker_sim import single_torch_thread
+
+SAMPLE_RATE = 16000
+DEFAULT_MODEL = "microsoft/wavlm-large"
+DEFAULT_LAYER = 14
+#: Reference features kept per metric instance: the candidates of one input share a reference.
+REFERENCE_CACHE_SIZE = 32
+
+#: Weight files ``save_pretrained`` writes (single file or shards), hashed for run records.
+WEIGHT_FILE_PATTERNS = (
+    "model.safetensors",
+    "model-*-of-*.safetensors",
+    "pytorch_model.bin",
+    "pytorch_model-*-of-*.bin",
+)
+_HUB_WEIGHT_ENTRY_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+_TRUE_VALUES = {"1", "true", "yes", "on"}
+
+T = TypeVar("T")
+V = TypeVar("V")
+
+
+# --- Loading transformers models from a hub id or a local folder (shared) -------------------
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a transformers model comes from.
+
+    ``name`` is the option as given; ``directory`` the resolved local folder (``None`` for a
+    hub id); ``revision`` the hub revision asked for (``None``: the default branch).
+    """
+
+    name: str
+    directory: Path | None
+    revision: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The folder or the hub id, as it reads in messages and run records."""
+        return str(self.directory) if self.directory is not None else self.name
+
+
+def _looks_like_path(text: str) -> bool:
+    """Whether ``text`` is meant as a folder rather than a hub id (``owner/name``)."""
+    return (
+        text.startswith((".", "/", "~"))
+        or "\\" in text
+        or text.count("/") > 1
+        or Path(text).is_absolute()
+    )
+
+
+def how_to_provide(metric: str, hub_id: str) -> str:
+    """The sentence that tells a user how to give a metric its model."""
+    return (
+        f"download it where the Hugging Face hub is reachable (`hf download {hub_id} "
+        f"--local-dir DIR`, or `from_pretrained(...).save_pretrained(DIR)`), then pass the "
+        f"folder: --metric-option {metric}.model=/path/to/dir"
+    )
+
+
+def model_source(model: Any, revision: Any, metric: str, hub_id: str) -> ModelSource:
+    """Resolve the ``model`` option: an existing folder, else a hub id.
+
+    Raises ConfigError for a value that is not a non-empty string, and WeightsError for a
+    path-like value (absolute, ``./``, ``~``, or more than one ``/``) that is not a folder.
+    ``hub_id`` is the metric's default model, named in the message.
+    """
+    if not isinstance(model, str) or not model.strip():
+        raise ConfigError(
+            f"{metric}: option model must be a hub id or a folder path, got {model!r}; "
+            f"e.g. --metric-option {metric}.model=/path/to/dir"
+        )
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return ModelSource(model, path.resolve())
+    if _looks_like_path(model):
+        raise WeightsError(
+            f"{metric}: model folder {model!r} does not exist; expected a folder written by "
+            f"save_pretrained (config.json plus model.safetensors or pytorch_model.bin). To "
+            f"get one, {how_to_provide(metric, hub_id)}"
+        )
+    return ModelSource(model, None, str(revision) if revision else None)
+
+
+def hub_offline() -> bool:
+    """Whether ``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE`` asks for no network access.
+
+    Read at every call: huggingface_hub reads these once at import, so a later change (as in
+    a test) would otherwise go unnoticed and loading would retry the network for a while.
+    """
+    return any(
+        os.environ.get(variable, "").strip().lower() in _TRUE_VALUES
+        for variable in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
+def import_transformers(metric: str) -> Any:
+    """The transformers module, or a GensrError saying how to install it."""
+    try:
+        import transformers
+    except ImportError as exc:
+        raise GensrError(
+            f"the {metric} metric needs transformers; install it with `pip install transformers` "
+            "(it must keep the installed torch)"
+        ) from exc
+    return transformers
+
+
+@contextmanager
+def quiet_progress_bars() -> Iterator[None]:
+    """Run the block without transformers' progress bars ("Loading weights"), restoring the
+    caller's setting after: every worker process loads the model, and bars there are noise."""
+    from transformers.utils import logging as transformers_logging
+
+    enabled = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            transformers_logging.enable_progress_bar()
+
+
+def load_pretrained(
+    loader: Callable[..., T], source: ModelSource, metric: str, hub_id: str, what: str = "model"
+) -> T:
+    """``loader(name_or_path, ...)`` (a ``from_pretrained``) for ``source``.
+
+    A folder is read with ``local_files_only``; a hub id too when ``hub_offline()``. Raises
+    WeightsError that names the source, the cause and how to provide the model (``what``
+    names the part being loaded, e.g. "feature extractor").
+    """
+    kwargs: dict[str, Any] = {}
+    if source.directory is not None:
+        target = str(source.directory)
+        kwargs["local_files_only"] = True
+    else:
+        target = source.name
+        kwargs["local_files_only"] = hub_offline()
+        if source.revision:
+            kwargs["revision"] = source.revision
+    try:
+        with quiet_progress_bars():
+            return loader(target, **kwargs)
+    except (OSError, ValueError) as exc:
+        if source.directory is not None:
+            where = (
+                f"folder {target!r} (it must hold what save_pretrained writes: config.json, "
+                "model.safetensors or pytorch_model.bin, and preprocessor_config.json for a "
+                "feature extractor)"
+            )
+        else:
+            where = (
+                f"hub id {target!r} (the hub is unreachable or offline and the local "
+                "Hugging Face cache has no copy)"
+            )
+        cause = " ".join(str(exc).split()).rstrip(".")
+        hint = how_to_provide(metric, hub_id if source.directory is not None else source.name)
+        raise WeightsError(
+            f"{metric}: could not load the {what} from {where}: {cause}. To provide it, {hint}"
+        ) from exc
+
+
+def weight_files_in(directory: Path) -> list[Path]:
+    """The weight files ``save_pretrained`` wrote into ``directory``, sorted by name."""
+    found = {path for pattern in WEIGHT_FILE_PATTERNS for path in directory.glob(pattern)}
+    return sorted((path for path in found if path.is_file()), key=lambda path: path.name)
+
+
+def model_weight_hashes(source: ModelSource) -> dict[str, str]:
+    """sha256 of the model's weight files, for run records; never touches the network.
+
+    A folder: ``"<folder name>/<file>" -> sha256``. A hub id whose snapshot is in the local
+    Hugging Face cache: ``"hub:<id>@<commit>/<file>" -> sha256``. Otherwise the hub id and the
+    revision asked for are recorded, unhashed: ``"hub:<id>" -> "revision ...; not cached"``.
+    """
+    if source.directory is not None:
+        return {
+            f"{source.directory.name}/{path.name}": sha256_file(path)
+            for path in weight_files_in(source.directory)
+        }
+    revision = source.revision or "main"
+    unhashed = {
+        f"hub:{source.name}": f"revision {revision}; not in the local Hugging Face cache, unhashed"
+    }
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return unhashed
+    for filename in _HUB_WEIGHT_ENTRY_FILES:
+        try:
+            cached = try_to_load_from_cache(source.name, filename, revision=source.revision)
+        except ValueError:  # not a valid repository id
+            return unhashed
+        if isinstance(cached, str):
+            snapshot = Path(cached).parent  # .../snapshots/<commit>/<file>
+            return {
+                f"hub:{source.name}@{snapshot.name}/{path.name}": sha256_file(path)
+                for path in weight_files_in(snapshot)
+            } or unhashed
+    return unhashed
+
+
+class ReferenceCache(Generic[V]):
+    """A small least-recently-used map for reference-side features or embeddings."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, V] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get_or_compute(self, key: Hashable, compute: Callable[[], V]) -> V:
+        """The cached value for ``key``, computing and storing it when missing."""
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        value = compute()
+        self._items[key] = value
+        if len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return value
+
+
+def output_and_reference(
+    restoration: Restoration, utterance: Utterance, sample_rate: int, metric: str
+) -> tuple[npt.NDArray, npt.NDArray]:
+    """The restoration's and the reference's samples at ``sample_rate``, any lengths.
+
+    For metrics that need no time alignment (features matched greedily, utterance
+    embeddings). Raises AudioValidationError for a missing reference or a wrong rate.
+    """
+    reference = utterance.reference
+    if reference is None:
+        raise AudioValidationError(
+            f"{metric} needs a clean reference but utterance {utterance.id!r} has none; "
+            "use a non-intrusive metric (e.g. dnsmos) for suites without references"
+        )
+    ref = samples_at(reference, sample_rate, f"the reference of {utterance.id!r}", metric)
+    est = samples_at(restoration.audio, sample_rate, f"the restoration of {utterance.id!r}", metric)
+    return est, ref
+
+
+def waveform_tensor(samples: npt.ArrayLike) -> Any:
+    """A (1, T) float32 torch tensor holding a copy of ``samples``."""
+    import torch
+
+    return torch.from_numpy(np.array(samples, dtype=np.float32, copy=True).reshape(1, -1))
+
+
+# --- SpeechBERTScore ------------------------------------------------------------------------
+
+
+class _StopForward(Exception):
+    """Raised by a hook to end the forward pass once the wanted layer's features exist."""
+
+    def __init__(self, hidden: Any) -> None:
+        super().__init__("stopped after the wanted layer")
+        self.hidden = hidden
+
+
+def encoder_layer_count(model: Any) -> int:
+    """The number of transformer layers of a wav2vec2-style encoder (WavLM, HuBERT, ...)."""
+    layers = getattr(getattr(model, "encoder", None), "layers", None)
+    if layers is None:
+        raise ConfigError(
+            f"speechbertscore needs a wav2vec2-style encoder with encoder.layers (WavLM, "
+            f"HuBERT, wav2vec 2.0); {type(model).__name__} has none"
+        )
+    return len(layers)
+
+
+def ssl_features(samples: npt.ArrayLike, model: Any, layer: int) -> np.ndarray:
+    """Frame features ``(frames, dim)`` of 16-kHz mono ``samples`` at hidden layer ``layer``.
+
+    ``layer`` 0 is the input of the first transformer layer, ``k >= 1`` the output of the
+    k-th (``hidden_states[k]``). The forward pass stops there (a hook raises), so the layers
+    above are not run. Uses one torch thread and no autograd.
+    """
+    import torch
+
+    count = encoder_layer_count(model)
+    if not 0 <= layer <= count:
+        raise ConfigError(f"speechbertscore: layer {layer} is out of range 0..{count}")
+    layers = model.encoder.layers
+
+    def stop_before(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        raise _StopForward(args[0] if args else kwargs["hidden_states"])
+
+    def stop_after(module: Any, args: tuple[Any, ...], output: Any) -> None:
+        raise _StopForward(output[0] if isinstance(output, tuple) else output)
+
+    if layer == 0:
+        handle = layers[0].register_forward_pre_hook(stop_before, with_kwargs=True)
+    else:
+        handle = layers[layer - 1].register_forward_hook(stop_after)
+    try:
+        with single_torch_thread(), torch.inference_mode():
+            model(waveform_tensor(samples))
+    except _StopForward as stopped:
+        return stopped.hidden[0].to(torch.float64).numpy()
+    finally:
+        handle.remove()
+    raise MetricError(f"speechbertscore: the encoder never reached layer {layer}")
+
+
+def unit_rows(features: np.ndarray, what: str) -> np.ndarray:
+    """``features`` with every row scaled to unit length (for cosine similarities)."""
+    norms = np.linalg.norm(features, axis=1, keepdims=True)
+    if features.shape[0] == 0 or not np.all(norms > 0):
+        raise MetricError(
+            f"speechbertscore: {what} has no frames or a frame with an all-zero feature "
+            "vector, whose cosine similarity is undefined"
+        )
+    return features / norms
+
+
+def bert_score(generated: np.ndarray, reference: np.ndarray) -> tuple[float, float, float]:
+    """BERTScore precision, recall and F1 of two feature sequences ``(frames, dim)``.
+
+    Greedy matching on cosine similarity: precision averages, over generated frames, the best
+    similarity to any reference frame; recall the same from the reference side.
+    """
+    similarity = unit_rows(generated, "the output") @ unit_rows(reference, "the reference").T
+    precision = float(similarity.max(axis=1).mean())
+    recall = float(similarity.max(axis=0).mean())
+    if precision + recall == 0:
+        raise MetricError("speechbertscore: precision and recall are both 0; F1 is undefined")
+    return precision, recall, 2 * precision * recall / (precision + recall)
+
+
+def speech_bert_score(
+    estimate: npt.ArrayLike, reference: npt.ArrayLike, model: Any, layer: int = DEFAULT_LAYER
+) -> tuple[float, float, float]:
+    """SpeechBERTScore (precision, recall, F1) of 16-kHz ``estimate`` against ``reference``.
+
+    ``model`` is a loaded transformers speech encoder (``WavLMModel`` or alike, eval mode).
+    The paper's SpeechBERTScore is the precision.
+    """
+    return bert_score(ssl_features(estimate, model, layer), ssl_features(reference, model, layer))
+
+
+class SpeechBertScore(Metric):
+    """SpeechBERTScore (Saeki et al. 2024): BERTScore of WavLM-Large layer-14 features.
+
+    Intrusive, higher is better, at 16 kHz. ``speechbertscore`` is the precision the paper
+    reports; recall and F1 come alongside. Options ``model`` (hub id or ``save_pretrained``
+    folder, default ``microsoft/wavlm-large``), ``layer`` (default 14), ``revision``.
+    """
+
+    name = "speechbertscore"
+    version = "1"
+    higher_is_better = True
+    requires_reference = True
+    sample_rate = SAMPLE_RATE
+    outputs = ("speechbertscore", "speechbertscore_recall", "speechbertscore_f1")
+    #: A few 20-ms frames; the encoder's front end needs at least 400 samples for one.
+    min_duration = 0.1
+    #: Not in a plain ``run``: its weights are not bundled and the hub is often unreachable.
+    default = False
+
+    def __init__(self, **options: Any) -> None:
+        unknown = set(options) - {"model", "layer", "revision"}
+        if unknown:
+            raise ConfigError(
+                f"speechbertscore got unknown option(s) {sorted(unknown)}; it accepts model, "
+                "layer, revision"
+            )
+        super().__init__(**options)
+        self.model_name = options.get("model", DEFAULT_MODEL)
+        self.revision = options.get("revision")
+        layer = options.get("layer", DEFAULT_LAYER)
+        if isinstance(layer, bool) or not isinstance(layer, int | str):
+            raise ConfigError(f"speechbertscore: option layer must be an integer, got {layer!r}")
+        try:
+            self.layer = int(layer)
+        except ValueError as exc:
+            raise ConfigError(
+                f"speechbertscore: option layer must be an integer, got {layer!r}"
+            ) from exc
+        if self.layer < 0:
+            raise ConfigError(f"speechbertscore: option layer must be >= 0, got {self.layer}")
+        self._model: Any = None
+        self._source: ModelSource | None = None
+        self._hashes: dict[str, str] | None = None
+        self._reference_cache: ReferenceCache[np.ndarray] = ReferenceCache(REFERENCE_CACHE_SIZE)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the loaded encoder and cache: a worker process loads its own in
+        ``setup`` (and a parametrized torch module cannot be pickled anyway)."""
+        state = dict(self.__dict__)
+        state["_model"] = None
+        state["_reference_cache"] = ReferenceCache(REFERENCE_CACHE_SIZE)
+        return state
+
+    def source(self) -> ModelSource:
+        """Where the encoder comes from (resolved once)."""
+        if self._source is None:
+            self._source = model_source(self.model_name, self.revision, self.name, DEFAULT_MODEL)
+        return self._source
+
+    def setup(self) -> None:
+        if self._model is not None:
+            return
+        transformers = import_transformers(self.name)
+        source = self.source()
+        model = load_pretrained(
+            transformers.AutoModel.from_pretrained, source, self.name, DEFAULT_MODEL
+        )
+        count = encoder_layer_count(model)
+        if self.layer > count:
+            raise ConfigError(
+                f"speechbertscore: layer {self.layer} is out of range for {source.label}, "
+                f"which has {count} transformer layers; choose 0..{count} with "
+                f"--metric-option speechbertscore.layer=K"
+            )
+        # float32 on the CPU, as the reference implementation runs it.
+        self._model = model.float().eval()
+
+    def config(self) -> dict[str, Any]:
+        config = super().config()
+        config.update(
+            model=self.source().label, layer=self.layer, revision=self.revision, score="precision"
+        )
+        return config
+
+    def weights_sha256(self) -> dict[str, str]:
+        if self._hashes is None:
+            self._hashes = model_weight_hashes(self.source())
+        return dict(self._hashes)
+
+    def _reference_features(self, utterance: Utterance, samples: np.ndarray) -> np.ndarray:
+        assert utterance.reference is not None
+        return self._reference_cache.get_or_compute(
+            utterance.reference.content_hash(),
+            lambda: ssl_features(samples, self._model, self.layer),
+        )
+
+    def score_batch(
+        self, restorations: Sequence[Restoration], utterances: Sequence[Utterance]
+    ) -> list[dict[str, float]]:
+        check_batch(self.name, restorations, utterances)
+        self.setup()  # lazily, for callers that skip setup(); a no-op once loaded
+        scores = []
+        for restoration, utterance in zip(restorations, utterances, strict=True):
+            estimate, reference = output_and_reference(
+                restoration, utterance, SAMPLE_RATE, self.name
+            )
+            precision, recall, f1 = bert_score(
+                ssl_features(estimate, self._model, self.layer),
+                self._reference_features(utterance, reference),
+            )
+            scores.append(
+                {
+                    "speechbertscore": precision,
+                    "speechbertscore_recall": recall,
+                    "speechbertscore_f1": f1,
+                }
+            )
+        return scores
+
+
+@hookimpl
+def gensr_register_metrics() -> list[type[Metric]]:
+    return [SpeechBertScore]
