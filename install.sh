@@ -18,4 +18,7 @@ fi
 "$venv/bin/python" -m pip install --quiet "torch==2.13.0"
 "$venv/bin/python" -m pip install --quiet -e ".$extra"
 "$venv/bin/python" -m pip install --quiet --no-deps "resemblyzer==0.1.4"
+# distillmos (and its xls-r-sqa) likewise: their metadata pulls a torchaudio build that cannot
+# load on the CPU torch; at run time they need only torch and numpy.
+"$venv/bin/python" -m pip install --quiet --no-deps "distillmos==0.9.1" "xls-r-sqa==0.1.0"
 echo "gensr-bench installed in $venv: run $venv/bin/gensr-bench --help"

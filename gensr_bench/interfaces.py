@@ -67,6 +67,8 @@ class Metric(Component):
     min_duration: ClassVar[float] = 0.0
     #: Whether ``run`` uses this metric when ``--metrics`` is not given.
     default: ClassVar[bool] = True
+    #: Whether scores depend on ``utterance.transcript`` (then it is part of the cache key).
+    uses_transcript: ClassVar[bool] = False
 
     def setup(self) -> None:
         """Load weights or sessions once per worker. Called before the first ``score_batch``."""

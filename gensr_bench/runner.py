@@ -255,11 +255,12 @@ class BatchProcessor:
                 item.flags["length_trimmed_samples"] = dropped
         restoration = Restoration(utt.id, output, self.model.name)
         scored_utt = replace(utt, degraded=degraded, reference=reference)
-        key = ScoreCache.key(
-            metric_identity(metric, rate),
-            output.content_hash(),
-            reference.content_hash() if (metric.requires_reference and reference) else None,
+        reference_key = (
+            reference.content_hash() if (metric.requires_reference and reference) else None
         )
+        if metric.uses_transcript:
+            reference_key = f"{reference_key}|transcript:{utt.transcript!r}"
+        key = ScoreCache.key(metric_identity(metric, rate), output.content_hash(), reference_key)
         return restoration, scored_utt, key
 
     def _score_isolated(

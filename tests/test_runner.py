@@ -308,3 +308,26 @@ def test_run_hooks_are_called_with_the_run_and_its_result(tmp_path):
     assert summary["provenance"]["suite_fingerprint"] == ToySuite(size=3).fingerprint()
     assert summary["provenance"]["components"]["model"]["name"] == "test-echo"
     assert "machine" in summary["provenance"] and "gensr_bench_version" in summary["provenance"]
+
+
+def test_transcript_is_part_of_the_cache_key_for_metrics_that_use_it(tmp_path):
+    from dataclasses import replace
+
+    class WordCount(LevelMetric):
+        """Number of words in the transcript (depends on text, not audio)."""
+
+        name = "test-words"
+        uses_transcript = True
+        outputs = ("words",)
+
+        def score_batch(self, restorations, utterances):
+            return [{"words": float(len(u.transcript.split()))} for u in utterances]
+
+    cache = ScoreCache(tmp_path / "cache.sqlite")
+    base = noisy_utterance("a", 0.5)
+    one = [replace(base, transcript="one two")]
+    two = [replace(base, id="b", transcript="one two three")]
+    first = list(evaluate(EchoModel(), one, [WordCount()], cache=cache))
+    second = list(evaluate(EchoModel(), two, [WordCount()], cache=cache))
+    assert first[0].scores["words"] == 2.0
+    assert second[0].scores["words"] == 3.0  # same audio, other text: no stale cache hit

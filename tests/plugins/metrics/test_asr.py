@@ -1,0 +1,326 @@
+"""wer / cer: normalisation, alignment counts (hand-computed and against torchmetrics),
+reference-text choice, the PocketSphinx recogniser on espeak speech, conformance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gensr_bench.audio import resample
+from gensr_bench.errors import AudioValidationError, ConfigError, MetricError
+from gensr_bench.records import Audio, Restoration, Utterance
+from gensr_bench.testing import add_noise, as_restorations, check_metric_conformance
+from gensr_bench_plugins.metrics import asr
+from gensr_bench_plugins.metrics.asr import (
+    Cer,
+    EditCounts,
+    Recognizer,
+    Wer,
+    align,
+    cardinal,
+    char_edits,
+    character_error_rate,
+    clean_hypothesis,
+    normalize_text,
+    ordinal,
+    to_pcm16,
+    word_edits,
+    word_error_rate,
+)
+from gensr_bench_plugins.suites.espeak import ESPEAK_SAMPLE_RATE, Voice, synthesize
+
+SENTENCES = ("Please close the window.", "The old bridge creaks.")
+
+
+@pytest.fixture(scope="module")
+def speech() -> list[Utterance]:
+    """Two short espeak utterances at 16 kHz with transcripts, noisy input, clean reference."""
+    utterances = []
+    for index, text in enumerate(SENTENCES):
+        raw = synthesize(text, Voice("en-us", rate=150), seed=index)
+        clean = resample(Audio(raw, ESPEAK_SAMPLE_RATE), 16000)
+        utterances.append(
+            Utterance(f"speech-{index}", add_noise(clean, 15.0, index), clean, text, {})
+        )
+    return utterances
+
+
+def test_hook_registers_both_classes() -> None:
+    assert asr.gensr_register_metrics() == [Wer, Cer]
+
+
+def test_declared_attributes() -> None:
+    for cls, output in ((Wer, "wer"), (Cer, "cer")):
+        assert cls.outputs == (output,)
+        assert cls.direction(output) is False
+        assert cls.default is False  # near-100 % WER on espeak: never in the default set
+        assert cls.sample_rate == 16000
+        assert "espeak" in (cls.__doc__ or "")
+
+
+def test_weight_hashes_cover_the_model_files() -> None:
+    import hashlib
+
+    hashes = Wer().weights_sha256()
+    files = asr.model_files()
+    assert set(hashes) == set(files) and len(files) >= 8
+    assert {"pocketsphinx/en-us/en-us.lm.bin", "pocketsphinx/en-us/cmudict-en-us.dict"} <= set(
+        files
+    )
+    means = files["pocketsphinx/en-us/en-us/means"]
+    assert (
+        hashes["pocketsphinx/en-us/en-us/means"] == hashlib.sha256(means.read_bytes()).hexdigest()
+    )
+
+
+# -- normalisation ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Hello, World!", "hello world"),
+        ("  The   CAT\tsat.\n", "the cat sat"),
+        ("Don't stop\u2014it's nine o\u2019clock.", "don't stop it's nine o'clock"),
+        ("'Quoted' words, \"double\" too", "quoted words double too"),
+        ("A well-known (and tested) idea; yes?", "a well known and tested idea yes"),
+        ("Gate 42, row 7", "gate forty two row seven"),
+        ("1,000 people and 3.5 cups", "one thousand people and three point five cups"),
+        ("the 21st and the 3rd", "the twenty first and the third"),
+        ("100% R&D", "one hundred percent r and d"),
+        ("Caf\u00e9 na\u00efve", "caf\u00e9 na\u00efve"),
+        ("?!...", ""),
+    ],
+)
+def test_normalize_text(text: str, expected: str) -> None:
+    assert normalize_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("number", "words"),
+    [
+        (0, "zero"),
+        (13, "thirteen"),
+        (40, "forty"),
+        (99, "ninety nine"),
+        (105, "one hundred five"),
+        (1995, "one thousand nine hundred ninety five"),
+        (2_000_019, "two million nineteen"),
+        (10**15, "one " + " ".join(["zero"] * 15)),
+    ],
+)
+def test_cardinal(number: int, words: str) -> None:
+    assert cardinal(number) == words
+
+
+@pytest.mark.parametrize(
+    ("number", "words"),
+    [(1, "first"), (2, "second"), (12, "twelfth"), (20, "twentieth"), (101, "one hundred first")],
+)
+def test_ordinal(number: int, words: str) -> None:
+    assert ordinal(number) == words
+
+
+def test_clean_hypothesis_drops_fillers_and_pronunciation_markers() -> None:
+    assert clean_hypothesis("<s> read(2) the [noise] book ++garbage++ <sil> </s>") == (
+        "read the book"
+    )
+
+
+# -- alignment -------------------------------------------------------------------------------
+
+
+def test_exact_match_is_zero() -> None:
+    counts = word_edits("the cat sat on the mat", "the cat sat on the mat")
+    assert counts == EditCounts(hits=6, substitutions=0, deletions=0, insertions=0)
+    assert counts.rate == 0.0
+    assert character_error_rate("the cat", "the cat") == 0.0
+
+
+def test_normalisation_removes_case_and_punctuation() -> None:
+    assert word_error_rate("Hello, world! It's me.", "hello world it's me") == 0.0
+    assert character_error_rate("Hello, World!", "HELLO WORLD") == 0.0
+
+
+@pytest.mark.parametrize(
+    ("reference", "hypothesis", "expected", "rate"),
+    [
+        ("the cat sat", "the bat sat", EditCounts(2, 1, 0, 0), 1 / 3),
+        ("the cat sat on the mat", "the cat on the mat", EditCounts(5, 0, 1, 0), 1 / 6),
+        ("the cat sat", "the big cat sat", EditCounts(3, 0, 0, 1), 1 / 3),
+        ("yes", "yes yes yes", EditCounts(1, 0, 0, 2), 2.0),  # insertions can exceed 1
+        ("a b c d", "a c d e", EditCounts(3, 0, 1, 1), 0.5),
+        ("one two three four", "", EditCounts(0, 0, 4, 0), 1.0),
+    ],
+)
+def test_word_edits_hand_computed(
+    reference: str, hypothesis: str, expected: EditCounts, rate: float
+) -> None:
+    counts = word_edits(reference, hypothesis)
+    assert counts == expected
+    assert counts.reference_length == len(reference.split())
+    assert counts.rate == pytest.approx(rate)
+
+
+def test_mixed_edits_total() -> None:
+    # a=a, b->x, c=c, d deleted (no hypothesis word lies between c and e), e=e, +f +g: 4 edits.
+    counts = word_edits("a b c d e", "a x c e f g")
+    assert counts.errors == 4 and counts.rate == pytest.approx(0.8)
+    assert counts.hits + counts.substitutions + counts.deletions == 5
+    assert counts.hits + counts.substitutions + counts.insertions == 6
+
+
+def test_character_edits_count_spaces() -> None:
+    assert char_edits("kitten", "sitting") == EditCounts(4, 2, 0, 1)  # the classic distance 3
+    assert character_error_rate("kitten", "sitting") == pytest.approx(3 / 6)
+    # "ab cd" -> "abcd": one deleted space over five characters.
+    assert char_edits("ab cd", "abcd") == EditCounts(4, 0, 1, 0)
+
+
+def test_empty_hypothesis_is_one() -> None:
+    assert word_error_rate("a short sentence", "") == 1.0
+    assert character_error_rate("a short sentence", "") == 1.0
+    assert word_error_rate("a short sentence", "...") == 1.0  # nothing left after normalising
+
+
+def test_empty_reference_is_undefined() -> None:
+    with pytest.raises(MetricError, match="empty reference"):
+        word_error_rate("", "anything")
+    assert align([], []) == EditCounts(0, 0, 0, 0)
+
+
+def textbook_distance(reference: list[str], hypothesis: list[str]) -> int:
+    """Levenshtein distance by the full dynamic-programming table (the independent reference)."""
+    table = np.zeros((len(reference) + 1, len(hypothesis) + 1), dtype=int)
+    table[:, 0] = np.arange(len(reference) + 1)
+    table[0, :] = np.arange(len(hypothesis) + 1)
+    for i in range(1, len(reference) + 1):
+        for j in range(1, len(hypothesis) + 1):
+            table[i, j] = min(
+                table[i - 1, j] + 1,
+                table[i, j - 1] + 1,
+                table[i - 1, j - 1] + (reference[i - 1] != hypothesis[j - 1]),
+            )
+    return int(table[-1, -1])
+
+
+def test_edit_counts_agree_with_the_textbook_distance() -> None:
+    rng = np.random.default_rng(0)
+    vocabulary = ["a", "b", "c", "d", "e"]
+    for _ in range(200):
+        ref = list(rng.choice(vocabulary, size=int(rng.integers(0, 12))))
+        hyp = list(rng.choice(vocabulary, size=int(rng.integers(0, 12))))
+        counts = align(ref, hyp)
+        assert counts.errors == textbook_distance(ref, hyp)
+        assert counts.hits + counts.substitutions + counts.deletions == len(ref)
+        assert counts.hits + counts.substitutions + counts.insertions == len(hyp)
+
+
+# -- the metric, with a stand-in recogniser --------------------------------------------------
+
+
+class FakeRecognizer:
+    """Answers a fixed text per audio content hash and counts calls."""
+
+    def __init__(self, texts: dict[str, str]) -> None:
+        self.texts = texts
+        self.calls = 0
+
+    def transcribe(self, audio: Audio) -> str:
+        self.calls += 1
+        return self.texts[audio.content_hash()]
+
+
+def _tone(value: float) -> Audio:
+    return Audio(np.full(1600, value, np.float32), 16000)
+
+
+def _metric(cls: type[Wer] | type[Cer], texts: dict[str, str], **options: str) -> Wer | Cer:
+    metric = cls(**options)
+    metric._recognizer = FakeRecognizer(texts)  # type: ignore[assignment]
+    return metric
+
+
+def test_reference_text_is_the_transcript_when_there_is_one() -> None:
+    output, reference = _tone(0.1), _tone(0.2)
+    texts = {output.content_hash(): "the cat sat", reference.content_hash(): "a dog ran"}
+    utt = Utterance("u", reference, reference, "The cat sat down.", {})
+    restoration = Restoration("u", output, "test")
+    assert _metric(Wer, texts).score_batch([restoration], [utt]) == [{"wer": 0.25}]
+    # reference_text="asr" compares with the recognition of the reference audio instead.
+    assert _metric(Wer, texts, reference_text="asr").score_batch([restoration], [utt]) == [
+        {"wer": 1.0}
+    ]
+
+
+def test_reference_text_falls_back_to_recognising_the_reference() -> None:
+    output, reference = _tone(0.1), _tone(0.2)
+    texts = {output.content_hash(): "the cat", reference.content_hash(): "the cat sat"}
+    utt = Utterance("u", reference, reference, None, {})
+    scores = _metric(Cer, texts).score_batch([Restoration("u", output, "test")], [utt])
+    assert scores == [{"cer": pytest.approx(4 / 11)}]
+    with pytest.raises(MetricError, match="no transcript"):
+        _metric(Wer, texts, reference_text="transcript").score_batch(
+            [Restoration("u", output, "test")], [utt]
+        )
+
+
+def test_no_transcript_and_no_reference_raises() -> None:
+    output = _tone(0.1)
+    utt = Utterance("u", output, None, None, {})
+    with pytest.raises(MetricError, match="neither a transcript nor a reference"):
+        _metric(Wer, {}).score_batch([Restoration("u", output, "test")], [utt])
+
+
+def test_empty_reference_text_raises() -> None:
+    output = _tone(0.1)
+    utt = Utterance("u", output, output, "...", {})
+    metric = _metric(Wer, {output.content_hash(): "words"})
+    with pytest.raises(MetricError, match="empty after normalisation"):
+        metric.score_batch([Restoration("u", output, "test")], [utt])
+
+
+def test_unknown_reference_text_option_raises() -> None:
+    with pytest.raises(ConfigError, match="reference_text"):
+        Wer(reference_text="gold")
+
+
+def test_wrong_sample_rate_raises() -> None:
+    audio = Audio(np.full(800, 0.1, np.float32), 8000)
+    utt = Utterance("u", audio, audio, "words", {})
+    with pytest.raises(AudioValidationError, match="8000 Hz"):
+        _metric(Wer, {}).score_batch([Restoration("u", audio, "test")], [utt])
+
+
+# -- the recogniser --------------------------------------------------------------------------
+
+
+def test_to_pcm16_rounds_and_clips() -> None:
+    pcm = to_pcm16(np.array([0.0, 0.5, -1.0, 1.5, -2.0, 1e-5], np.float32))
+    assert pcm.dtype == np.int16
+    assert pcm.tolist() == [0, 16384, -32767, 32767, -32767, 0]
+
+
+def test_recognizer_returns_words_and_ignores_history(speech: list[Utterance]) -> None:
+    first, second = (utt.reference for utt in speech)
+    assert first is not None and second is not None
+    recognizer = Recognizer(cache_size=0)  # decode every call
+    fresh = recognizer.transcribe(first)
+    assert isinstance(fresh, str) and fresh and fresh == normalize_text(fresh)
+    recognizer.transcribe(second)
+    assert recognizer.transcribe(first) == fresh  # the previous utterance leaves no trace
+    assert set(recognizer.config()) == {"hmm", "lm", "dict"}
+
+
+def test_conformance_on_espeak_speech(speech: list[Utterance]) -> None:
+    wer = check_metric_conformance(Wer, speech)
+    cer = check_metric_conformance(Cer, speech)
+    for w, c in zip(wer, cer, strict=True):
+        assert w["wer"] >= 0.0 and c["cer"] >= 0.0
+    # The clean reference, recognised, against its own recognition ("asr") scores exactly 0.
+    metric = Wer(reference_text="asr")
+    metric.setup()
+    assert metric.score_batch(as_restorations(speech, "reference"), speech) == [
+        {"wer": 0.0},
+        {"wer": 0.0},
+    ]
