@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import ClassVar
 
@@ -130,3 +131,22 @@ class PairwiseMetric(Metric):
         when that is ``None``) and of the same length; ``utterance`` is the one they belong to
         (for its id in messages, or as a cache key for reference-side work).
         """
+
+
+@contextmanager
+def torch_threads(threads: int = 1) -> Iterator[None]:
+    """Run the block with ``threads`` torch intra-op threads, restoring the caller's setting.
+
+    The built-in torch metrics compute on one thread: results do not depend on the thread count
+    (reductions differ in the last bit otherwise) and the runner parallelises across processes.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    if previous != threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)

@@ -44,8 +44,7 @@ from gensr_bench import Metric, hookimpl
 from gensr_bench.errors import AudioValidationError, GensrError
 from gensr_bench.records import Restoration, Utterance
 
-from ._util import check_batch, require_signal, samples_at, sha256_file
-from .speaker_sim import single_torch_thread
+from ._util import check_batch, require_signal, samples_at, sha256_file, torch_threads
 
 SAMPLE_RATE = 16000
 #: The weight file inside the wheel, relative to the package folder.
@@ -146,7 +145,7 @@ def distillmos_score(samples: npt.ArrayLike, model: Any, what: str = "the audio"
             f"DistillMOS needs non-empty mono audio, got an array of shape {audio.shape}"
         )
     require_signal(audio, what, "distillmos")
-    with torch.inference_mode(), single_torch_thread():
+    with torch.inference_mode(), torch_threads():
         prediction = model(torch.from_numpy(audio.copy())[None])
     return float(prediction.reshape(-1)[0])
 

@@ -52,8 +52,7 @@ worker processes instead.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,7 +65,7 @@ from gensr_bench.errors import AudioValidationError, ConfigError
 from gensr_bench.records import Restoration, Utterance
 from gensr_bench.weights import WeightFile, WeightsError, locate
 
-from ._util import check_batch
+from ._util import check_batch, torch_threads
 
 if TYPE_CHECKING:
     import torch
@@ -408,21 +407,6 @@ def load_network(path: str | Path) -> NisqaNetwork:
         )
     config = NisqaConfig.from_args(checkpoint["args"])
     return NisqaNetwork(checkpoint["model_state_dict"], config)
-
-
-@contextmanager
-def torch_threads(threads: int) -> Iterator[None]:
-    """Run the block with ``threads`` torch intra-op threads, restoring the caller's setting."""
-    import torch
-
-    previous = torch.get_num_threads()
-    if previous != threads:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != previous:
-            torch.set_num_threads(previous)
 
 
 def nisqa(samples: npt.ArrayLike, sample_rate: int, network: NisqaNetwork) -> dict[str, float]:

@@ -17,8 +17,7 @@ from __future__ import annotations
 import importlib.util
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from gensr_bench import Metric, hookimpl
 from gensr_bench.errors import AudioValidationError, GensrError
 from gensr_bench.records import Restoration, Utterance
 
-from ._util import PairwiseMetric, require_signal, sha256_file
+from ._util import PairwiseMetric, require_signal, sha256_file, torch_threads
 
 SAMPLE_RATE = 16000
 #: Reference embeddings kept per metric instance: candidates of one input share a reference.
@@ -59,19 +58,6 @@ def load_encoder() -> Any:
     return VoiceEncoder("cpu", verbose=False, weights_fpath=weights_path())
 
 
-@contextmanager
-def single_torch_thread() -> Iterator[None]:
-    """Run the block with one torch intra-op thread, restoring the caller's setting after."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def speaker_embedding(samples: npt.ArrayLike, encoder: Any, what: str = "audio") -> np.ndarray:
     """The resemblyzer embedding of 16-kHz mono ``samples`` (``what`` names it in errors)."""
     with warnings.catch_warnings():
@@ -86,7 +72,7 @@ def speaker_embedding(samples: npt.ArrayLike, encoder: Any, what: str = "audio")
             f"speaker-sim: resemblyzer's voice activity detector found no speech in {what}, "
             "so it has no speaker embedding; the audio may be noise, music or near-silence"
         )
-    with single_torch_thread():
+    with torch_threads():
         embedding = encoder.embed_utterance(wav)
     return np.asarray(embedding, dtype=np.float64)
 

@@ -37,8 +37,8 @@ from gensr_bench import Metric, hookimpl
 from gensr_bench.errors import AudioValidationError, ConfigError
 from gensr_bench.records import Restoration, Utterance
 
-from ._util import check_batch, require_signal
-from .speaker_sim import cosine_similarity, single_torch_thread
+from ._util import check_batch, require_signal, torch_threads
+from .speaker_sim import cosine_similarity
 from .speechbertscore import (
     ModelSource,
     ReferenceCache,
@@ -76,7 +76,7 @@ def xvector_embedding(
             f"at least {MIN_DURATION} s"
         )
     inputs = feature_extractor(audio, sampling_rate=SAMPLE_RATE, return_tensors="pt")
-    with single_torch_thread(), torch.inference_mode(), warnings.catch_warnings():
+    with torch_threads(), torch.inference_mode(), warnings.catch_warnings():
         # WavLM's attention mixes a boolean padding mask with a float bias; torch warns that
         # this is deprecated. The mask is all ones here (one unpadded signal).
         warnings.filterwarnings("ignore", message="Support for mismatched key_padding_mask")

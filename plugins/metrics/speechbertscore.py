@@ -57,8 +57,7 @@ from gensr_bench.errors import AudioValidationError, ConfigError, GensrError, Me
 from gensr_bench.records import Restoration, Utterance
 from gensr_bench.weights import WeightsError
 
-from ._util import check_batch, samples_at, sha256_file
-from .speaker_sim import single_torch_thread
+from ._util import check_batch, samples_at, sha256_file, torch_threads
 
 SAMPLE_RATE = 16000
 DEFAULT_MODEL = "microsoft/wavlm-large"
@@ -363,7 +362,7 @@ def ssl_features(samples: npt.ArrayLike, model: Any, layer: int) -> np.ndarray:
     else:
         handle = layers[layer - 1].register_forward_hook(stop_after)
     try:
-        with single_torch_thread(), torch.inference_mode():
+        with torch_threads(), torch.inference_mode():
             model(waveform_tensor(samples))
     except _StopForward as stopped:
         return stopped.hidden[0].to(torch.float64).numpy()

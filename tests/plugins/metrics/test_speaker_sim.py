@@ -18,7 +18,8 @@ from gensr_bench.testing import (
     voiced_signal,
 )
 from gensr_bench_plugins.metrics import speaker_sim as speaker_sim_module
-from gensr_bench_plugins.metrics.speaker_sim import SpeakerSim, single_torch_thread
+from gensr_bench_plugins.metrics._util import torch_threads
+from gensr_bench_plugins.metrics.speaker_sim import SpeakerSim
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def test_equals_resemblyzer_by_hand(metric: SpeakerSim) -> None:
     scores = metric.score_batch(as_restorations(utts), utts)
     for utt, item in zip(utts, scores, strict=True):
         assert utt.reference is not None and utt.degraded is not None
-        with single_torch_thread():  # only for speed on a busy machine; same numbers
+        with torch_threads():  # only for speed on a busy machine; same numbers
             output = encoder.embed_utterance(preprocess_wav(utt.degraded.samples))
             reference = encoder.embed_utterance(preprocess_wav(utt.reference.samples))
         by_hand = float(np.dot(output, reference))  # both embeddings are unit-norm

@@ -71,7 +71,7 @@ def test_equals_the_model_card_procedure_on_the_in_memory_model(model_dir: Path)
     written out on the in-memory model, equals the metric loaded from the folder."""
     import torch
 
-    from gensr_bench_plugins.metrics.speaker_sim import single_torch_thread
+    from gensr_bench_plugins.metrics._util import torch_threads
 
     model, extractor = tiny_wavlm(xvector=True, seed=1)
     utts = [noisy_utterance(f"u{i}", seconds=1.0, snr_db=5.0 * i, seed=i) for i in range(2)]
@@ -81,7 +81,7 @@ def test_equals_the_model_card_procedure_on_the_in_memory_model(model_dir: Path)
         embeddings = []
         for samples in (utt.degraded.samples, utt.reference.samples):
             inputs = extractor(samples, sampling_rate=16000, return_tensors="pt")
-            with single_torch_thread(), torch.inference_mode():
+            with torch_threads(), torch.inference_mode():
                 embeddings.append(model(**inputs).embeddings)
         first, second = (torch.nn.functional.normalize(e, dim=-1) for e in embeddings)
         by_hand = torch.nn.CosineSimilarity(dim=-1)(first, second).item()

@@ -74,14 +74,14 @@ def test_equals_the_reference_implementation_on_the_in_memory_model(model_dir: P
     float32 cosine matrix, greedy matching."""
     import torch
 
-    from gensr_bench_plugins.metrics.speaker_sim import single_torch_thread
+    from gensr_bench_plugins.metrics._util import torch_threads
 
     model, _ = tiny_wavlm(seed=0)
     utt = noisy_utterance(seconds=1.0, snr_db=5.0, seed=3)
     assert utt.reference is not None and utt.degraded is not None
 
     def hidden_states(samples: np.ndarray) -> tuple[torch.Tensor, ...]:
-        with single_torch_thread(), torch.inference_mode():
+        with torch_threads(), torch.inference_mode():
             wav = torch.from_numpy(samples.copy()).unsqueeze(0)
             return model(wav, output_hidden_states=True).hidden_states
 
