@@ -6,11 +6,9 @@ Kept free of heavy imports so that importing a metric module stays cheap.
 
 from __future__ import annotations
 
-import hashlib
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -19,15 +17,6 @@ import numpy.typing as npt
 from gensr_bench.errors import AudioValidationError
 from gensr_bench.interfaces import Metric
 from gensr_bench.records import Audio, Restoration, Utterance
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def check_batch(

@@ -79,8 +79,9 @@ import numpy.typing as npt
 from gensr_bench import Metric, hookimpl
 from gensr_bench.errors import AudioValidationError, ConfigError, GensrError, MetricError
 from gensr_bench.records import Audio, Restoration, Utterance
+from gensr_bench.weights import sha256_of
 
-from ._util import check_batch, samples_at, sha256_file
+from ._util import check_batch, samples_at
 
 SAMPLE_RATE = 16000
 #: Transcriptions kept per process, keyed by audio content hash.
@@ -438,7 +439,7 @@ class _ErrorRateMetric(Metric):
         return scores
 
     def weights_sha256(self) -> dict[str, str]:
-        return {name: sha256_file(path) for name, path in model_files().items()}
+        return {name: sha256_of(path) for name, path in model_files().items()}
 
 
 class Wer(_ErrorRateMetric):

@@ -43,8 +43,9 @@ import numpy.typing as npt
 from gensr_bench import Metric, hookimpl
 from gensr_bench.errors import AudioValidationError, GensrError
 from gensr_bench.records import Restoration, Utterance
+from gensr_bench.weights import sha256_of
 
-from ._util import check_batch, require_signal, samples_at, sha256_file, torch_threads
+from ._util import check_batch, require_signal, samples_at, torch_threads
 
 SAMPLE_RATE = 16000
 #: The weight file inside the wheel, relative to the package folder.
@@ -193,7 +194,7 @@ class DistillMos(Metric):
         return scores
 
     def weights_sha256(self) -> dict[str, str]:
-        return {f"distillmos/{WEIGHTS_FILE.as_posix()}": sha256_file(weights_path())}
+        return {f"distillmos/{WEIGHTS_FILE.as_posix()}": sha256_of(weights_path())}
 
 
 @hookimpl

@@ -35,8 +35,9 @@ import numpy.typing as npt
 from gensr_bench import Metric, hookimpl
 from gensr_bench.errors import AudioValidationError, GensrError
 from gensr_bench.records import Restoration, Utterance
+from gensr_bench.weights import sha256_of
 
-from ._util import check_batch, samples_at, sha256_file
+from ._util import check_batch, samples_at
 
 SAMPLE_RATE = 16000
 #: Window length of the reference procedure, in seconds (speechmos ``INPUT_LENGTH``).
@@ -212,7 +213,7 @@ class Dnsmos(Metric):
         ]
 
     def weights_sha256(self) -> dict[str, str]:
-        return {f"speechmos/dnsmos_models/{path.name}": sha256_file(path) for path in model_files()}
+        return {f"speechmos/dnsmos_models/{path.name}": sha256_of(path) for path in model_files()}
 
 
 @hookimpl

@@ -27,8 +27,9 @@ import numpy.typing as npt
 from gensr_bench import Metric, hookimpl
 from gensr_bench.errors import AudioValidationError, GensrError
 from gensr_bench.records import Restoration, Utterance
+from gensr_bench.weights import sha256_of
 
-from ._util import PairwiseMetric, require_signal, sha256_file, torch_threads
+from ._util import PairwiseMetric, require_signal, torch_threads
 
 SAMPLE_RATE = 16000
 #: Reference embeddings kept per metric instance: candidates of one input share a reference.
@@ -138,7 +139,7 @@ class SpeakerSim(PairwiseMetric):
         return {"speaker_sim": cosine_similarity(output, reference_embedding)}
 
     def weights_sha256(self) -> dict[str, str]:
-        return {"resemblyzer/pretrained.pt": sha256_file(weights_path())}
+        return {"resemblyzer/pretrained.pt": sha256_of(weights_path())}
 
 
 @hookimpl

@@ -55,9 +55,9 @@ import numpy.typing as npt
 from gensr_bench import Metric, hookimpl
 from gensr_bench.errors import AudioValidationError, ConfigError, GensrError, MetricError
 from gensr_bench.records import Restoration, Utterance
-from gensr_bench.weights import WeightsError
+from gensr_bench.weights import WeightsError, sha256_of
 
-from ._util import check_batch, samples_at, sha256_file, torch_threads
+from ._util import check_batch, samples_at, torch_threads
 
 SAMPLE_RATE = 16000
 DEFAULT_MODEL = "microsoft/wavlm-large"
@@ -242,7 +242,7 @@ def model_weight_hashes(source: ModelSource) -> dict[str, str]:
     """
     if source.directory is not None:
         return {
-            f"{source.directory.name}/{path.name}": sha256_file(path)
+            f"{source.directory.name}/{path.name}": sha256_of(path)
             for path in weight_files_in(source.directory)
         }
     revision = source.revision or "main"
@@ -261,7 +261,7 @@ def model_weight_hashes(source: ModelSource) -> dict[str, str]:
         if isinstance(cached, str):
             snapshot = Path(cached).parent  # .../snapshots/<commit>/<file>
             return {
-                f"hub:{source.name}@{snapshot.name}/{path.name}": sha256_file(path)
+                f"hub:{source.name}@{snapshot.name}/{path.name}": sha256_of(path)
                 for path in weight_files_in(snapshot)
             } or unhashed
     return unhashed
