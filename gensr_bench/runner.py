@@ -241,11 +241,11 @@ class BatchProcessor:
             )
             reference = None
             if utt.reference is not None:
-                reference = audio_ops.validate(
-                    item.at_rate("reference", utt.reference, rate),
-                    f"reference of {utt.id!r}",
-                    metric.min_duration if metric.requires_reference else 0.0,
-                )
+                reference = item.at_rate("reference", utt.reference, rate)
+                if metric.requires_reference:  # a metric that ignores it does not fail on it
+                    reference = audio_ops.validate(
+                        reference, f"reference of {utt.id!r}", metric.min_duration
+                    )
             degraded = item.at_rate("degraded", utt.degraded, rate)
         except GensrError as exc:
             return str(exc)
@@ -271,9 +271,10 @@ class BatchProcessor:
             if len(batch) != len(restorations):
                 raise GensrError(f"returned {len(batch)} results for {len(restorations)} inputs")
             return [self._check_values(metric, values) for values in batch]
-        except Exception:
+        except Exception as exc:
             if len(restorations) == 1:
-                return [self._score_one(metric, restorations[0], utterances[0])]
+                return [_describe(exc)]
+            # Isolate the failing utterance(s): score one at a time.
             return [
                 self._score_one(metric, r, u) for r, u in zip(restorations, utterances, strict=True)
             ]

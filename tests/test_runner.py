@@ -331,3 +331,18 @@ def test_transcript_is_part_of_the_cache_key_for_metrics_that_use_it(tmp_path):
     second = list(evaluate(EchoModel(), two, [WordCount()], cache=cache))
     assert first[0].scores["words"] == 2.0
     assert second[0].scores["words"] == 3.0  # same audio, other text: no stale cache hit
+
+
+def test_a_broken_reference_only_fails_the_metrics_that_need_it():
+    utt = noisy_utterance("x", 1.0)
+    bad_reference = utt.reference.samples.copy()
+    bad_reference[10] = np.nan
+    from dataclasses import replace
+
+    broken = replace(utt, reference=Audio(bad_reference, 16000))
+    ((scored, _),) = BatchProcessor(EchoModel(), [LevelMetric(), SnrMetric()]).process(
+        [(0, broken)], seed=0
+    )
+    assert scored.scores["level_db"] is not None
+    assert scored.scores["snr_db"] is None
+    assert "reference of 'x' contains 1 NaN/Inf" in scored.errors["snr_db"]
