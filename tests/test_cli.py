@@ -234,8 +234,9 @@ def test_plugins_dir_from_env_reaches_worker_processes(tmp_path, capsys, monkeyp
             str(tmp_path / "r"),
         ]
     )
-    assert code == 0, capsys.readouterr().err
-    assert "8/8" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert code == 0, f"exit {code}\nstdout:\n{captured.out}\nstderr:\n{captured.err}"
+    assert "8/8" in captured.out, f"stdout:\n{captured.out}\nstderr:\n{captured.err}"
 
 
 def test_a_plugin_can_add_a_command(tmp_path, capsys):
