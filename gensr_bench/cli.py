@@ -106,10 +106,23 @@ pass_state = click.make_pass_decorator(_State)
     default=None,
     help="Folder searched first for weight files; also GENSR_BENCH_WEIGHTS_DIR.",
 )
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder holding local copies of data sets, one sub-folder per suite; also "
+    "GENSR_BENCH_DATA.",
+)
 @click.version_option(package_name="gensr-bench")
 @click.pass_context
-def cli(ctx: click.Context, plugin_dirs: tuple[str, ...], weights_dir: str | None) -> None:
+def cli(
+    ctx: click.Context, plugin_dirs: tuple[str, ...], weights_dir: str | None, data_dir: str | None
+) -> None:
     """Evaluate, compare and align generative speech restoration models."""
+    if data_dir:
+        from gensr_bench.data import set_data_dir
+
+        set_data_dir(data_dir)
     if weights_dir:
         from gensr_bench.weights import set_weights_dir
 
@@ -174,10 +187,8 @@ def run(
     metric_option: tuple[str, ...],
 ) -> None:
     """Restore every utterance of SUITE with MODEL and score it with every metric."""
-    from tqdm import tqdm
-
     from gensr_bench.plugins import plugin_dirs_from_env
-    from gensr_bench.runner import RunOptions, run_suite
+    from gensr_bench.runner import RunOptions
 
     reg = state.registries
     metric_classes = reg.resolve_metrics(
@@ -190,9 +201,10 @@ def run(
             f"options given for metrics not in this run: {unknown}", param_hint="--metric-option"
         )
     model_obj = reg.models.create(model, **_parse_options(model_option, "--model-option"))
-    suite_obj = reg.suites.get(suite)(limit=limit, **_parse_options(suite_option, "--suite-option"))
+    suite_options = _parse_options(suite_option, "--suite-option")
+    suite_cls = reg.suites.get(suite)
     metric_objs = [cls(**per_metric.get(cls.name, {})) for cls in metric_classes]
-    out_dir = Path(out) if out else Path("runs") / f"{model}--{suite}"
+    base_dir = Path(out) if out else Path("runs") / f"{model}--{suite}"
     options = RunOptions(
         seed=seed,
         workers=workers or os.cpu_count() or 1,
@@ -203,6 +215,30 @@ def run(
         # Worker processes re-import local plugin files (from --plugins-dir or the env var).
         plugin_dirs=tuple(str(d.resolve()) for d in plugin_dirs_from_env(state.plugin_dirs)),
     )
+    # A suite with subsets (e.g. dns) is run and reported subset by subset.
+    parts = [(name, reg.suites.get(name)) for name in suite_cls.subsets] or [(suite, suite_cls)]
+    for part_name, part_cls in parts:
+        suite_obj = part_cls(limit=limit, **suite_options)
+        out_dir = base_dir / part_name if suite_cls.subsets else base_dir
+        _run_one(state, model, part_name, model_obj, suite_obj, metric_objs, out_dir, options, by)
+
+
+def _run_one(
+    state: _State,
+    model: str,
+    suite: str,
+    model_obj: Any,
+    suite_obj: Any,
+    metric_objs: list[Any],
+    out_dir: Path,
+    options: Any,
+    by: str | None,
+) -> None:
+    """Run one suite with a progress bar, then print its table, breakdown and notes."""
+    from tqdm import tqdm
+
+    from gensr_bench.runner import run_suite
+
     bar: Any = None
     failed = 0
 
@@ -382,6 +418,40 @@ def list_components(state: _State, kind: str) -> None:
             detail = f"{cls.sample_rate} Hz"
         rows.append([entry.name, cls.version, detail, cls.description(), entry.plugin])
     click.echo(_table(rows, ["name", "version", "details", "description", "plugin"]))
+
+
+@cli.group(name="suite")
+def suite_group() -> None:
+    """Inspect suites' local data."""
+
+
+@suite_group.command(name="verify")
+@click.argument("name")
+@click.option("--suite-option", multiple=True, metavar="KEY=VALUE", help="Option for the suite.")
+@pass_state
+def suite_verify(state: _State, name: str, suite_option: tuple[str, ...]) -> None:
+    """Check a suite's local data: counts, missing and unpaired files (exit 1 if incomplete)."""
+    from gensr_bench.errors import GensrError as _GensrError
+
+    suite_cls = state.registries.suites.get(name)
+    names = list(suite_cls.subsets) or [name]
+    incomplete = 0
+    for part in names:
+        report = state.registries.suites.get(part)(
+            **_parse_options(suite_option, "--suite-option")
+        ).verify()
+        expected = "?" if report.expected is None else str(report.expected)
+        status = "complete" if report.ok else "INCOMPLETE"
+        click.echo(f"{part}: {report.found}/{expected} pairs found in {report.root} ({status})")
+        for item in report.missing:
+            click.echo(f"  missing: {item}")
+        for item in report.unpaired:
+            click.echo(f"  unpaired: {item}")
+        for item in report.notes:
+            click.echo(f"  note: {item}")
+        incomplete += not report.ok
+    if incomplete:
+        raise _GensrError(f"{incomplete} suite(s) incomplete; see the list above")
 
 
 @cli.group()

@@ -42,6 +42,12 @@ def gensr_register_suites() -> list[type[Suite]]:
     raise NotImplementedError
 
 
+@hookspec(firstresult=True)
+def gensr_resolve_suite(name: str) -> type[Suite] | None:
+    """Called when a suite name is not registered, with that name (e.g. ``hf:user/set:test``);
+    return a Suite class that serves it, or None. The first non-None answer wins."""
+
+
 @hookspec
 def gensr_register_commands(cli: click.Group) -> None:
     """Called once when the command line starts, with the top-level click group; add

@@ -167,6 +167,24 @@ class Suite(Component):
         size = self.full_size()
         return size if self.limit is None else min(size, self.limit)
 
+    #: Names of suites this one stands for: ``run`` evaluates each and reports them separately
+    #: (e.g. ``dns`` = ``dns-no-reverb`` + ``dns-with-reverb``). Empty for an ordinary suite.
+    subsets: ClassVar[tuple[str, ...]] = ()
+
+    def verify(self) -> Any:
+        """A ``gensr_bench.data.VerifyReport`` on the local data's completeness.
+
+        The default counts the utterances and lists those that could not be loaded.
+        """
+        from gensr_bench.data import VerifyReport
+
+        found, broken = 0, []
+        for utt in self.iter_utterances():
+            found += 1
+            if utt.error is not None:
+                broken.append(f"{utt.id}: {utt.error}")
+        return VerifyReport(self.name, "", self.full_size(), found, missing=broken)
+
     def fingerprint(self) -> str:
         """A hash that changes whenever the suite's content could change."""
         payload = json.dumps(

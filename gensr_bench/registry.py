@@ -41,10 +41,13 @@ class Entry(Generic[C]):
 class Registry(Generic[C]):
     """Registered classes of one kind (metrics, models or suites), indexed by ``name``."""
 
-    def __init__(self, kind: str, entries: dict[str, Entry[C]]) -> None:
+    def __init__(
+        self, kind: str, entries: dict[str, Entry[C]], pm: pluggy.PluginManager | None = None
+    ) -> None:
         self.kind = kind
         self.noun = KINDS[kind][2]
         self._entries = dict(sorted(entries.items()))
+        self._pm = pm
 
     @classmethod
     def from_plugins(cls, pm: pluggy.PluginManager, kind: str) -> Registry[Any]:
@@ -76,7 +79,7 @@ class Registry(Generic[C]):
                         "GENSR_BENCH_DISABLE_PLUGINS or rename the class"
                     )
                 entries[name] = Entry(name=name, cls=item, plugin=impl.plugin_name)
-        return cls(kind, entries)
+        return cls(kind, entries, pm)
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries
@@ -91,10 +94,13 @@ class Registry(Generic[C]):
         return list(self._entries)
 
     def entry(self, name: str) -> Entry[C]:
-        try:
+        if name in self._entries:
             return self._entries[name]
-        except KeyError:
-            raise UnknownNameError(self.unknown_message(name)) from None
+        if self.kind == "suites" and self._pm is not None:
+            resolved = self._pm.hook.gensr_resolve_suite(name=name)
+            if resolved is not None:
+                return Entry(name=name, cls=resolved, plugin="(resolved)")
+        raise UnknownNameError(self.unknown_message(name))
 
     def get(self, name: str) -> type[C]:
         """The class registered as ``name``; UnknownNameError with suggestions otherwise."""
