@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 
@@ -12,3 +14,19 @@ def _isolated_cache_dir(tmp_path_factory: pytest.TempPathFactory):
     patch.setenv("GENSR_BENCH_CACHE_DIR", str(tmp_path_factory.mktemp("gensr-cache")))
     yield
     patch.undo()
+
+
+@pytest.fixture(autouse=True)
+def _restore_cli_globals(monkeypatch: pytest.MonkeyPatch):
+    """`--data-dir` and `--weights-dir` set module state and environment variables (so worker
+    processes inherit them); restore both after every test so no test sees another's folders."""
+    from gensr_bench import data, weights
+
+    for var in ("GENSR_BENCH_DATA", "GENSR_BENCH_WEIGHTS_DIR"):
+        if var in os.environ:
+            monkeypatch.setenv(var, os.environ[var])  # recorded, so restored afterwards
+        else:
+            monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(data, "_explicit_root", data._explicit_root)
+    monkeypatch.setattr(weights, "_explicit_dir", weights._explicit_dir)
+    yield

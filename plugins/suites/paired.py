@@ -1,0 +1,600 @@
+"""Suites over local copies of paired (degraded, clean) data sets.
+
+``PairedDirSuite`` is the reusable base. It reads a suite folder (``<DATA>/<suite name>``, see
+``gensr_bench.data``; option ``root=PATH`` overrides) in one of two layouts:
+
+``metadata.jsonl`` or ``metadata.csv`` (checked in that order)
+    One pair per line/row with the keys/columns ``id`` (required, unique), ``noisy`` (required),
+    ``clean`` (optional: the reference) and ``transcript`` (optional). Every other key goes to
+    the utterance's ``meta``. Paths are relative to the suite folder; an empty CSV cell or a
+    JSON ``null`` means "absent".
+``noisy/`` (+ ``clean/``)
+    Audio files (``.wav``, ``.flac``, ``.ogg``, sub-folders allowed) paired by relative path.
+    The utterance id is the path under ``noisy/`` without its suffix, ``/`` written ``-``.
+    When ``clean/`` exists, a noisy file without its clean twin is reported missing by
+    ``verify`` (and yielded without a reference); a clean file without a noisy twin is
+    reported unpaired. Without ``clean/`` the suite has no references (non-intrusive metrics
+    only).
+
+Audio keeps its native sample rate (the runner resamples per model and metric from each
+``Audio``'s own rate); ``sample_rate`` is the rate the set is published at when known. An
+unreadable file does not stop a run: the utterance carries an ``error`` naming it.
+
+Registered suites:
+
+``librivox-gsr``, ``ccmusic-gsr``
+    AnyEnhance's simulated GSR test sets (not public: obtain them from the AnyEnhance authors),
+    in either layout above; ``meta["degradation"] = "gsr"``.
+``voicefixer-gsr``, ``voicefixer-declip``, ``voicefixer-denoise``, ``voicefixer-sr``,
+``voicefixer-derev``
+    The VoiceFixer test sets (Zenodo record 5528144, 44.1 kHz), in the layout of the
+    VoiceFixer authors' evaluation code (``voicefixer_main``, ``Config.refresh_lists``). Each
+    looks in ``<DATA>/<suite name>``, then in ``<DATA>/voicefixer``, for the unpacked
+    ``TestSets`` folder holding ``ALL_GSR/``, ``DECLI/``, ``DENOISE/``, ``SR/`` and ``DEREV/``;
+    ``VOICEFIXER_LAYOUT`` spells out each task's pairing rule.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from gensr_bench import Suite, hookimpl
+from gensr_bench.audio import load_utterance
+from gensr_bench.data import (
+    MissingDataError,
+    VerifyReport,
+    find_suite_dir,
+    missing_data_message,
+)
+from gensr_bench.errors import ConfigError
+from gensr_bench.records import Utterance
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+METADATA_FILES = ("metadata.jsonl", "metadata.csv")
+_RESERVED = ("id", "noisy", "clean", "transcript")
+
+GENERIC_LAYOUT = """\
+  <suite folder>/metadata.jsonl   one JSON object a line: id, noisy, clean (optional),
+                                  transcript (optional), any other keys -> meta
+  or <suite folder>/metadata.csv  the same as CSV columns (paths relative to the folder)
+  or <suite folder>/noisy/<name>.wav + <suite folder>/clean/<name>.wav (same relative names)"""
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One utterance of a paired suite; paths are relative to the suite folder (POSIX)."""
+
+    uid: str
+    noisy: str
+    clean: str | None = None
+    transcript: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Scan:
+    """What a suite folder holds: its pairs plus what ``verify`` complains about."""
+
+    pairs: list[Pair] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    unpaired: list[str] = field(default_factory=list)
+    #: Files besides the audio that define the suite (e.g. the metadata file), for fingerprint.
+    extra_files: list[str] = field(default_factory=list)
+
+
+def _rel(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def audio_files(folder: Path) -> list[Path]:
+    """Audio files under ``folder`` (recursive), sorted; hidden files are skipped."""
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES and not p.name.startswith(".")
+    )
+
+
+def _unused_audio(root: Path, used: Iterable[str]) -> list[str]:
+    taken = set(used)
+    return [rel for rel in (_rel(p, root) for p in audio_files(root)) if rel not in taken]
+
+
+def _check_ids(pairs: list[Pair], source: str) -> None:
+    seen: set[str] = set()
+    for pair in pairs:
+        if pair.uid in seen:
+            raise ConfigError(f"{source}: utterance id {pair.uid!r} appears more than once")
+        seen.add(pair.uid)
+
+
+def _pair_from_record(record: dict[str, Any], where: str) -> Pair:
+    def text(key: str) -> str | None:
+        value = record.get(key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return str(value).strip() if key != "transcript" else str(value)
+
+    uid, noisy = text("id"), text("noisy")
+    if uid is None or noisy is None:
+        raise ConfigError(f"{where}: every pair needs non-empty 'id' and 'noisy' (got {record})")
+    meta = {k: v for k, v in record.items() if k not in _RESERVED and k is not None}
+    return Pair(uid, noisy, text("clean"), text("transcript"), meta)
+
+
+def read_metadata(path: Path) -> list[Pair]:
+    """The pairs a ``metadata.jsonl`` or ``metadata.csv`` file names, in file order."""
+    pairs: list[Pair] = []
+    if path.suffix == ".jsonl":
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError as exc:
+                raise ConfigError(f"{path}:{number}: not a JSON object ({exc})") from None
+            if not isinstance(record, dict):
+                raise ConfigError(f"{path}:{number}: expected a JSON object, got {record!r}")
+            pairs.append(_pair_from_record(record, f"{path}:{number}"))
+    else:
+        with path.open(newline="", encoding="utf-8") as handle:
+            for number, row in enumerate(csv.DictReader(handle), 2):
+                pairs.append(_pair_from_record(dict(row), f"{path}:{number}"))
+    _check_ids(pairs, str(path))
+    return pairs
+
+
+def scan_metadata(root: Path, path: Path) -> Scan:
+    """A Scan of a folder described by a metadata file."""
+    pairs = read_metadata(path)
+    missing = []
+    for pair in pairs:
+        if not (root / pair.noisy).is_file():
+            missing.append(f"{pair.uid}: {pair.noisy} (noisy) not found")
+        if pair.clean is not None and not (root / pair.clean).is_file():
+            missing.append(f"{pair.uid}: {pair.clean} (clean) not found")
+    used = [p.noisy for p in pairs] + [p.clean for p in pairs if p.clean is not None]
+    return Scan(pairs, missing, _unused_audio(root, used), [_rel(path, root)])
+
+
+def scan_clean_noisy(root: Path) -> Scan:
+    """A Scan of a ``noisy/`` (+ ``clean/``) folder pair matched by relative file name."""
+    noisy_dir, clean_dir = root / "noisy", root / "clean"
+    has_clean = clean_dir.is_dir()
+    scan = Scan()
+    for path in audio_files(noisy_dir):
+        name = path.relative_to(noisy_dir)
+        twin = clean_dir / name
+        clean = _rel(twin, root) if twin.is_file() else None
+        if has_clean and clean is None:
+            scan.missing.append(f"{_rel(path, root)}: no clean/{name.as_posix()}")
+        uid = "-".join(name.with_suffix("").parts)
+        scan.pairs.append(Pair(uid, _rel(path, root), clean))
+    _check_ids(scan.pairs, str(noisy_dir))
+    used = [p.noisy for p in scan.pairs] + [p.clean for p in scan.pairs if p.clean]
+    scan.unpaired = _unused_audio(root, used)
+    return scan
+
+
+def match_by_key(
+    root: Path,
+    degraded: Iterable[Path],
+    references: Path,
+    degraded_key: Callable[[str], str | None],
+    reference_key: Callable[[str], str | None],
+    uid: Callable[[Path], str],
+    meta: dict[str, Any] | None = None,
+) -> Scan:
+    """Pair each degraded file with the reference in ``references`` of the same key.
+
+    Keys come from file stems. A degraded file whose stem yields no key, or a key with no
+    reference, is reported missing (and yielded without a reference); references nobody uses
+    are reported unpaired.
+    """
+    by_key: dict[str, Path] = {}
+    for path in audio_files(references):
+        key = reference_key(path.stem)
+        if key is not None:
+            by_key.setdefault(key, path)
+    scan = Scan()
+    used: set[Path] = set()
+    for path in degraded:
+        key = degraded_key(path.stem)
+        ref = by_key.get(key) if key is not None else None
+        if ref is None:
+            wanted = f"key {key!r}" if key else "no pairing key in the name"
+            scan.missing.append(
+                f"{_rel(path, root)}: no reference in {_rel(references, root)} ({wanted})"
+            )
+        else:
+            used.add(ref)
+        scan.pairs.append(
+            Pair(
+                uid(path),
+                _rel(path, root),
+                _rel(ref, root) if ref else None,
+                None,
+                dict(meta or {}),
+            )
+        )
+    scan.unpaired = [_rel(p, root) for p in audio_files(references) if p not in used]
+    return scan
+
+
+class PairedDirSuite(Suite):
+    """Paired degraded/clean audio from a local folder (metadata file or noisy/ + clean/).
+
+    Subclasses set ``name``, ``published`` and optionally ``layout``, ``sample_rate``,
+    ``degradation`` (added to every utterance's meta), and override ``data_folder_names`` (folder
+    names to look for, default the suite name) or ``scan`` (for other layouts).
+    """
+
+    name = "paired"
+    layout: ClassVar[str] = GENERIC_LAYOUT
+    published: ClassVar[str] = "(no public source: your own data)"
+    stand_in: ClassVar[str | None] = "synth-gsr"
+    degradation: ClassVar[str | None] = None
+    OPTIONS: ClassVar[tuple[str, ...]] = ("root",)
+
+    def __init__(self, limit: int | None = None, **options: Any) -> None:
+        unknown = sorted(set(options) - set(self.OPTIONS))
+        if unknown:
+            raise ConfigError(
+                f"suite {self.name!r} has no option {', '.join(unknown)}; "
+                f"available options: {', '.join(self.OPTIONS)}"
+            )
+        super().__init__(limit=limit, **options)
+        self._root: Path | None = None
+        self._scan: Scan | None = None
+        self._fingerprint: str | None = None
+
+    # ------------------------------------------------------------------ locating and scanning
+
+    def root(self) -> Path:
+        """The suite folder; raises MissingDataError naming the layout when it is absent."""
+        if self._root is None:
+            explicit = self.options.get("root")
+            found = None
+            for data_name in self.data_folder_names():
+                found = find_suite_dir(data_name, explicit=explicit)
+                if found is not None or explicit is not None:
+                    break
+            if found is None:
+                raise MissingDataError(
+                    missing_data_message(
+                        self.name, self.layout, self.published, self.stand_in, explicit
+                    )
+                )
+            self._root = found
+        return self._root
+
+    def data_folder_names(self) -> tuple[str, ...]:
+        """Folder names to look for under each data root, in order (default: the suite name)."""
+        return (self.name,)
+
+    def scan(self, root: Path) -> Scan:
+        """Find the pairs under ``root``: a metadata file if there is one, else noisy/ + clean/."""
+        for file_name in METADATA_FILES:
+            if (root / file_name).is_file():
+                return scan_metadata(root, root / file_name)
+        if (root / "noisy").is_dir():
+            return scan_clean_noisy(root)
+        raise MissingDataError(
+            f"suite {self.name!r}: {root} holds neither {' nor '.join(METADATA_FILES)} nor a "
+            f"noisy/ folder. Expected layout:\n{self.layout}\nThe set is published at "
+            f"{self.published}."
+        )
+
+    def _scanned(self) -> Scan:
+        if self._scan is None:
+            self._scan = self.scan(self.root())
+        return self._scan
+
+    def pairs(self) -> list[Pair]:
+        return self._scanned().pairs
+
+    # ------------------------------------------------------------------ the Suite interface
+
+    def iter_utterances(self) -> Iterator[Utterance]:
+        root = self.root()
+        for pair in self.pairs():
+            meta: dict[str, Any] = {}
+            if self.degradation is not None:
+                meta["degradation"] = self.degradation
+            meta.update(pair.meta)
+            meta["file"] = pair.noisy
+            yield load_utterance(
+                pair.uid,
+                root / pair.noisy,
+                root / pair.clean if pair.clean is not None else None,
+                pair.transcript,
+                meta,
+            )
+
+    def full_size(self) -> int:
+        return len(self.pairs())
+
+    def verify(self) -> VerifyReport:
+        """Pairs whose files are missing and audio files no pair uses, by name (no decoding)."""
+        root = self.root()
+        scan = self._scanned()
+        complete = sum(
+            (root / p.noisy).is_file() and (p.clean is None or (root / p.clean).is_file())
+            for p in scan.pairs
+        )
+        return VerifyReport(
+            self.name,
+            str(root),
+            len(scan.pairs),
+            complete,
+            missing=list(scan.missing),
+            unpaired=list(scan.unpaired),
+        )
+
+    def fingerprint(self) -> str:
+        """Hash of the sorted relative file list, sizes and content sha256 (plus name/version)."""
+        if self._fingerprint is None:
+            root = self.root()
+            scan = self._scanned()
+            files = set(scan.extra_files)
+            for pair in scan.pairs:
+                files.add(pair.noisy)
+                if pair.clean is not None:
+                    files.add(pair.clean)
+            digest = hashlib.sha256(f"{self.name}\0{self.version}\0".encode())
+            for rel in sorted(files):
+                path = root / rel
+                if path.is_file():
+                    content = hashlib.sha256(path.read_bytes()).hexdigest()
+                    digest.update(f"{rel}\0{path.stat().st_size}\0{content}\n".encode())
+                else:
+                    digest.update(f"{rel}\0missing\n".encode())
+            self._fingerprint = digest.hexdigest()[:16]
+        return self._fingerprint
+
+
+# ----------------------------------------------------------------------------- AnyEnhance
+
+ANYENHANCE_PUBLISHED = "(not public: obtain it from the AnyEnhance authors, Zhang et al. 2025)"
+
+
+class LibriVoxGSR(PairedDirSuite):
+    """AnyEnhance's simulated LibriVox GSR test set (local copy; not public)."""
+
+    name = "librivox-gsr"
+    published = ANYENHANCE_PUBLISHED
+    degradation = "gsr"
+
+
+class CCMusicGSR(PairedDirSuite):
+    """AnyEnhance's simulated CCMusic GSR test set (local copy; not public)."""
+
+    name = "ccmusic-gsr"
+    published = ANYENHANCE_PUBLISHED
+    degradation = "gsr"
+
+
+# ----------------------------------------------------------------------------- VoiceFixer
+
+VOICEFIXER_PUBLISHED = (
+    "https://zenodo.org/record/5528144 (VoiceFixer test sets; unpack the TestSets folder)"
+)
+VOICEFIXER_LAYOUT = """\
+  <folder>/ALL_GSR/simulated/<N>_*.wav     -> ALL_GSR/target/<N>_clean.wav      (voicefixer-gsr)
+  <folder>/DECLI/<ratio>/*<spk>_<utt>*.wav  -> DECLI/GroundTruth/<spk>_<utt>_mic1.wav
+                                              (ratio 0.1, 0.25, 0.5; voicefixer-declip)
+  <folder>/DENOISE/vd_test/noisy_testset_wav/<f>.wav -> DENOISE/vd_test/clean_testset_wav/<f>.wav
+                                              (voicefixer-denoise)
+  <folder>/SR/cheby1/<cutoff>/*<spk>_<utt>_mic1*.wav -> SR/GroundTruth/<spk>_<utt>_mic1.wav
+                                              (cutoff 1000...12000 Hz; voicefixer-sr)
+  <folder>/DEREV/Reverb_Speech/*<spk>_<utt>_mic1*.wav -> DEREV/GroundTruth/<spk>_<utt>_mic1.wav
+                                              (voicefixer-derev)
+  <folder> is <DATA>/<suite name> or <DATA>/voicefixer; all audio 44.1 kHz"""
+
+_VCTK_ID = re.compile(r"[sp]\d+_\d+")
+_GSR_ID = re.compile(r"(\d+)_")
+
+
+def _search(pattern: re.Pattern[str], group: int = 0) -> Callable[[str], str | None]:
+    def key(stem: str) -> str | None:
+        found = pattern.search(stem)
+        return found.group(group) if found else None
+
+    return key
+
+
+def _numeric_dirs(folder: Path) -> list[tuple[float, Path]]:
+    """Sub-folders of ``folder`` named by a number, sorted by that number."""
+    out = []
+    for path in folder.iterdir() if folder.is_dir() else []:
+        try:
+            out.append((float(path.name), path))
+        except ValueError:
+            continue
+    return sorted(out)
+
+
+def _merge(scans: Iterable[Scan]) -> Scan:
+    merged = Scan()
+    unpaired: dict[str, None] = {}
+    used: set[str] = set()
+    for scan in scans:
+        merged.pairs += scan.pairs
+        merged.missing += scan.missing
+        unpaired.update(dict.fromkeys(scan.unpaired))
+        used.update(p.clean for p in scan.pairs if p.clean)
+    # A shared GroundTruth folder: a reference is unpaired only when no part uses it.
+    merged.unpaired = [rel for rel in unpaired if rel not in used]
+    return merged
+
+
+class VoiceFixerSuite(PairedDirSuite):
+    """Base of the VoiceFixer test-set suites (44.1 kHz; layout in VOICEFIXER_LAYOUT)."""
+
+    name = "voicefixer"
+    sample_rate = 44100
+    layout = VOICEFIXER_LAYOUT
+    published = VOICEFIXER_PUBLISHED
+    stand_in = "synth-gsr"
+    task: ClassVar[str] = ""
+
+    def data_folder_names(self) -> tuple[str, ...]:
+        return (self.name, "voicefixer")
+
+    def _need(self, root: Path, *parts: str) -> Path:
+        folder = root.joinpath(*parts)
+        if not folder.is_dir():
+            raise MissingDataError(
+                f"suite {self.name!r}: {folder} not found in the VoiceFixer test-set copy "
+                f"{root}. Expected layout:\n{self.layout}\nThe set is published at "
+                f"{self.published}."
+            )
+        return folder
+
+    def _meta(self, **extra: Any) -> dict[str, Any]:
+        return {"task": self.task, **extra}
+
+
+class VoiceFixerGSR(VoiceFixerSuite):
+    """VoiceFixer general speech restoration test set (ALL_GSR, 44.1 kHz, local copy)."""
+
+    name = "voicefixer-gsr"
+    task = "gsr"
+    degradation = "gsr"
+
+    def scan(self, root: Path) -> Scan:
+        simulated = self._need(root, "ALL_GSR", "simulated")
+        target = self._need(root, "ALL_GSR", "target")
+        return match_by_key(
+            root,
+            audio_files(simulated),
+            target,
+            _search(_GSR_ID, 1),
+            lambda stem: m.group(1) if (m := re.fullmatch(r"(\d+)_clean", stem)) else None,
+            lambda path: path.stem,
+            self._meta(),
+        )
+
+
+class VoiceFixerDeclip(VoiceFixerSuite):
+    """VoiceFixer declipping test sets at clipping ratios 0.1, 0.25, 0.5 (44.1 kHz)."""
+
+    name = "voicefixer-declip"
+    task = "declip"
+    degradation = "clipping"
+
+    def scan(self, root: Path) -> Scan:
+        base = self._need(root, "DECLI")
+        truth = self._need(root, "DECLI", "GroundTruth")
+        parts = []
+        for ratio, folder in _numeric_dirs(base):
+            parts.append(
+                match_by_key(
+                    root,
+                    audio_files(folder),
+                    truth,
+                    _search(_VCTK_ID),
+                    _search(_VCTK_ID),
+                    lambda path: f"{path.parent.name}-{path.stem}",
+                    self._meta(clip_ratio=ratio),
+                )
+            )
+        if not parts:
+            raise MissingDataError(
+                f"suite {self.name!r}: no clipping-ratio folders (e.g. DECLI/0.1) in {base}. "
+                f"Expected layout:\n{self.layout}"
+            )
+        return _merge(parts)
+
+
+class VoiceFixerDenoise(VoiceFixerSuite):
+    """VoiceFixer denoising test set: VCTK-DEMAND test (vd_test, 44.1 kHz)."""
+
+    name = "voicefixer-denoise"
+    task = "denoise"
+    degradation = "noise"
+
+    def scan(self, root: Path) -> Scan:
+        noisy = self._need(root, "DENOISE", "vd_test", "noisy_testset_wav")
+        clean = self._need(root, "DENOISE", "vd_test", "clean_testset_wav")
+        return match_by_key(
+            root,
+            audio_files(noisy),
+            clean,
+            lambda stem: stem,
+            lambda stem: stem,
+            lambda path: path.stem,
+            self._meta(),
+        )
+
+
+class VoiceFixerSR(VoiceFixerSuite):
+    """VoiceFixer super-resolution test sets: Chebyshev-I low-pass at 1-12 kHz (44.1 kHz)."""
+
+    name = "voicefixer-sr"
+    task = "sr"
+    degradation = "bandwidth"
+
+    def scan(self, root: Path) -> Scan:
+        base = self._need(root, "SR", "cheby1")
+        truth = self._need(root, "SR", "GroundTruth")
+        key = _search(re.compile(_VCTK_ID.pattern + "_mic1"))
+        parts = [
+            match_by_key(
+                root,
+                audio_files(folder),
+                truth,
+                key,
+                key,
+                lambda path: f"{path.parent.name}-{path.stem}",
+                self._meta(filter="cheby1", cutoff_hz=int(cutoff)),
+            )
+            for cutoff, folder in _numeric_dirs(base)
+        ]
+        if not parts:
+            raise MissingDataError(
+                f"suite {self.name!r}: no cutoff folders (e.g. SR/cheby1/4000) in {base}. "
+                f"Expected layout:\n{self.layout}"
+            )
+        return _merge(parts)
+
+
+class VoiceFixerDerev(VoiceFixerSuite):
+    """VoiceFixer dereverberation test set (reverberant VCTK, 44.1 kHz)."""
+
+    name = "voicefixer-derev"
+    task = "derev"
+    degradation = "reverb"
+
+    def scan(self, root: Path) -> Scan:
+        reverb = self._need(root, "DEREV", "Reverb_Speech")
+        truth = self._need(root, "DEREV", "GroundTruth")
+        key = _search(re.compile(_VCTK_ID.pattern + "_mic1"))
+        return match_by_key(
+            root, audio_files(reverb), truth, key, key, lambda path: path.stem, self._meta()
+        )
+
+
+SUITES: tuple[type[PairedDirSuite], ...] = (
+    LibriVoxGSR,
+    CCMusicGSR,
+    VoiceFixerGSR,
+    VoiceFixerDeclip,
+    VoiceFixerDenoise,
+    VoiceFixerSR,
+    VoiceFixerDerev,
+)
+
+
+@hookimpl
+def gensr_register_suites() -> list[type[Suite]]:
+    return list(SUITES)

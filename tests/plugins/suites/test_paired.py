@@ -1,0 +1,301 @@
+"""Suites over local paired data: generic layouts, AnyEnhance and VoiceFixer test sets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import soundfile
+
+from gensr_bench.data import DATA_ENV, MissingDataError
+from gensr_bench.errors import ConfigError
+from gensr_bench.testing import add_noise, check_suite_conformance, voiced_signal
+from gensr_bench_plugins.suites import paired
+from gensr_bench_plugins.suites.paired import (
+    CCMusicGSR,
+    LibriVoxGSR,
+    VoiceFixerDeclip,
+    VoiceFixerDenoise,
+    VoiceFixerDerev,
+    VoiceFixerGSR,
+    VoiceFixerSR,
+)
+
+
+def write_wav(path: Path, rate: int = 16000, seed: int = 0, noisy: bool = False) -> Path:
+    audio = voiced_signal(0.5, rate, seed)
+    if noisy:
+        audio = add_noise(audio, 5.0, seed + 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(str(path), audio.samples, rate)
+    return path
+
+
+def clean_noisy_tree(root: Path, names: tuple[str, ...] = ("a", "b", "c")) -> Path:
+    for i, name in enumerate(names):
+        write_wav(root / "clean" / f"{name}.wav", seed=i)
+        write_wav(root / "noisy" / f"{name}.wav", seed=i, noisy=True)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _no_data_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(DATA_ENV, raising=False)
+
+
+# ----------------------------------------------------------------------------- generic layouts
+
+
+def test_clean_noisy_pairs_by_name(tmp_path: Path) -> None:
+    root = clean_noisy_tree(tmp_path / "set")
+    write_wav(root / "noisy" / "sub" / "d.wav", seed=3, noisy=True)
+    write_wav(root / "clean" / "sub" / "d.wav", seed=3)
+    utts = list(LibriVoxGSR(root=str(root)))
+    assert [u.id for u in utts] == ["a", "b", "c", "sub-d"]
+    for utt in utts:
+        assert utt.error is None and utt.degraded is not None and utt.reference is not None
+        assert utt.degraded.sample_rate == utt.reference.sample_rate == 16000
+        assert len(utt.degraded.samples) == 8000
+        assert utt.meta["degradation"] == "gsr"
+    assert utts[3].meta["file"] == "noisy/sub/d.wav"
+    assert len(LibriVoxGSR(root=str(root))) == 4
+    assert len(LibriVoxGSR(limit=2, root=str(root))) == 2
+
+
+def test_found_under_data_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    clean_noisy_tree(tmp_path / "ccmusic-gsr")
+    monkeypatch.setenv(DATA_ENV, str(tmp_path))
+    suite = CCMusicGSR()
+    assert suite.full_size() == 3
+    assert suite.root() == tmp_path / "ccmusic-gsr"
+
+
+def test_native_rate_kept(tmp_path: Path) -> None:
+    root = tmp_path / "set"
+    write_wav(root / "noisy" / "x.wav", rate=22050, noisy=True)
+    write_wav(root / "clean" / "x.wav", rate=22050)
+    (utt,) = list(LibriVoxGSR(root=str(root)))
+    assert utt.degraded is not None and utt.degraded.sample_rate == 22050
+
+
+def test_noisy_only_folder_has_no_references(tmp_path: Path) -> None:
+    root = tmp_path / "set"
+    write_wav(root / "noisy" / "x.wav", noisy=True)
+    suite = LibriVoxGSR(root=str(root))
+    (utt,) = list(suite)
+    assert utt.reference is None and utt.error is None
+    assert suite.verify().ok
+
+
+def test_metadata_jsonl(tmp_path: Path) -> None:
+    root = tmp_path / "set"
+    write_wav(root / "audio" / "n1.wav", noisy=True)
+    write_wav(root / "audio" / "c1.wav")
+    write_wav(root / "audio" / "n2.wav", seed=2, noisy=True)
+    lines = [
+        {"id": "one", "noisy": "audio/n1.wav", "clean": "audio/c1.wav", "transcript": "hi there"},
+        {"id": "two", "noisy": "audio/n2.wav", "clean": None, "snr": 5, "speaker": "s2"},
+    ]
+    (root / "metadata.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    one, two = list(LibriVoxGSR(root=str(root)))
+    assert (one.id, one.transcript) == ("one", "hi there")
+    assert one.reference is not None
+    assert two.reference is None and two.transcript is None
+    assert two.meta["snr"] == 5 and two.meta["speaker"] == "s2"
+    assert two.meta["degradation"] == "gsr"
+    assert LibriVoxGSR(root=str(root)).verify().ok
+
+
+def test_metadata_csv(tmp_path: Path) -> None:
+    root = tmp_path / "set"
+    write_wav(root / "n1.wav", noisy=True)
+    write_wav(root / "c1.wav")
+    write_wav(root / "n2.wav", seed=2, noisy=True)
+    (root / "metadata.csv").write_text(
+        'id,noisy,clean,transcript,genre\nu1,n1.wav,c1.wav,"hello, world",folk\nu2,n2.wav,,,pop\n'
+    )
+    u1, u2 = list(CCMusicGSR(root=str(root)))
+    assert u1.transcript == "hello, world" and u1.reference is not None
+    assert u1.meta["genre"] == "folk"
+    assert u2.reference is None and u2.transcript is None and u2.meta["genre"] == "pop"
+
+
+def test_metadata_duplicate_id_and_missing_key(tmp_path: Path) -> None:
+    root = tmp_path / "set"
+    root.mkdir()
+    (root / "metadata.jsonl").write_text(
+        '{"id": "x", "noisy": "a.wav"}\n{"id": "x", "noisy": "b.wav"}\n'
+    )
+    with pytest.raises(ConfigError, match="more than once"):
+        LibriVoxGSR(root=str(root)).full_size()
+    (root / "metadata.jsonl").write_text('{"noisy": "a.wav"}\n')
+    with pytest.raises(ConfigError, match="'id'"):
+        LibriVoxGSR(root=str(root)).full_size()
+
+
+def test_missing_tree_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(DATA_ENV, str(tmp_path))
+    with pytest.raises(MissingDataError) as info:
+        list(LibriVoxGSR())
+    text = str(info.value)
+    assert "librivox-gsr" in text and "metadata.jsonl" in text and "noisy/" in text
+    assert "not public" in text and "AnyEnhance" in text and "synth-gsr" in text
+    with pytest.raises(MissingDataError, match="ALL_GSR"):
+        VoiceFixerGSR(root=str(tmp_path / "absent")).full_size()
+
+
+def test_folder_without_layout(tmp_path: Path) -> None:
+    (tmp_path / "set").mkdir()
+    with pytest.raises(MissingDataError, match="noisy/"):
+        LibriVoxGSR(root=str(tmp_path / "set")).full_size()
+
+
+def test_unknown_option() -> None:
+    with pytest.raises(ConfigError, match="root"):
+        LibriVoxGSR(size=3)
+
+
+def test_verify_names_missing_and_unpaired(tmp_path: Path) -> None:
+    root = clean_noisy_tree(tmp_path / "set")
+    assert LibriVoxGSR(root=str(root)).verify().ok
+    (root / "clean" / "b.wav").unlink()
+    write_wav(root / "clean" / "stray.wav")
+    report = LibriVoxGSR(root=str(root)).verify()
+    assert not report.ok
+    assert report.suite == "librivox-gsr" and report.root == str(root)
+    assert report.expected == 3 and report.found == 3
+    assert any("noisy/b.wav" in m and "clean/b.wav" in m for m in report.missing)
+    assert report.unpaired == ["clean/stray.wav"]
+
+
+def test_verify_metadata_missing_file(tmp_path: Path) -> None:
+    root = tmp_path / "set"
+    write_wav(root / "n1.wav", noisy=True)
+    write_wav(root / "extra.wav")
+    (root / "metadata.jsonl").write_text(
+        '{"id": "u1", "noisy": "n1.wav", "clean": "gone.wav"}\n{"id": "u2", "noisy": "lost.wav"}\n'
+    )
+    suite = LibriVoxGSR(root=str(root))
+    report = suite.verify()
+    assert report.found == 0 and report.expected == 2
+    assert any("gone.wav" in m for m in report.missing)
+    assert any("lost.wav" in m for m in report.missing)
+    assert report.unpaired == ["extra.wav"]
+    u1, u2 = list(suite)
+    assert u1.error is not None and "gone.wav" in u1.error
+    assert u2.error is not None and "lost.wav" in u2.error
+
+
+def test_unreadable_file_gives_error_utterance(tmp_path: Path) -> None:
+    root = clean_noisy_tree(tmp_path / "set")
+    (root / "noisy" / "b.wav").write_bytes(b"not audio at all")
+    utts = {u.id: u for u in LibriVoxGSR(root=str(root))}
+    assert utts["a"].error is None
+    assert utts["b"].degraded is None
+    assert utts["b"].error is not None and "b.wav" in utts["b"].error
+
+
+def test_fingerprint_follows_content(tmp_path: Path) -> None:
+    root = clean_noisy_tree(tmp_path / "set")
+    first = LibriVoxGSR(root=str(root)).fingerprint()
+    assert first == LibriVoxGSR(root=str(root)).fingerprint()
+    assert first != CCMusicGSR(root=str(root)).fingerprint()
+    write_wav(root / "clean" / "a.wav", seed=9)
+    assert LibriVoxGSR(root=str(root)).fingerprint() != first
+
+
+def test_generic_conformance(tmp_path: Path) -> None:
+    root = clean_noisy_tree(tmp_path / "set", ("a", "b", "c", "d"))
+    first = check_suite_conformance(LibriVoxGSR(root=str(root)))
+    assert len(first) == 3
+
+
+# ----------------------------------------------------------------------------- VoiceFixer
+
+VF = 44100
+
+
+def voicefixer_tree(root: Path) -> Path:
+    for n in (1, 2):
+        write_wav(root / "ALL_GSR" / "simulated" / f"{n}_simulated.wav", VF, n, noisy=True)
+        write_wav(root / "ALL_GSR" / "target" / f"{n}_clean.wav", VF, n)
+    write_wav(root / "ALL_GSR" / "target" / "3_clean.wav", VF, 3)  # unpaired
+    for ratio in ("0.1", "0.25", "0.5"):
+        write_wav(root / "DECLI" / ratio / "p232_001.wav", VF, 1, noisy=True)
+    write_wav(root / "DECLI" / "GroundTruth" / "p232_001_mic1.wav", VF, 1)
+    vd = root / "DENOISE" / "vd_test"
+    for name in ("p232_001", "p257_002"):
+        write_wav(vd / "noisy_testset_wav" / f"{name}.wav", VF, 4, noisy=True)
+        write_wav(vd / "clean_testset_wav" / f"{name}.wav", VF, 4)
+    for cutoff in ("1000", "4000", "12000"):
+        write_wav(root / "SR" / "cheby1" / cutoff / "p232_001_mic1.wav", VF, 5, noisy=True)
+    write_wav(root / "SR" / "GroundTruth" / "p232_001_mic1.wav", VF, 5)
+    write_wav(root / "DEREV" / "Reverb_Speech" / "p232_001_mic1.wav", VF, 6, noisy=True)
+    write_wav(root / "DEREV" / "GroundTruth" / "p232_001_mic1.wav", VF, 6)
+    return root
+
+
+def test_voicefixer_gsr_pairs_by_number(tmp_path: Path) -> None:
+    root = voicefixer_tree(tmp_path / "voicefixer")
+    suite = VoiceFixerGSR(root=str(root))
+    utts = list(suite)
+    assert [u.id for u in utts] == ["1_simulated", "2_simulated"]
+    for utt in utts:
+        assert utt.error is None and utt.reference is not None and utt.degraded is not None
+        assert utt.degraded.sample_rate == utt.reference.sample_rate == 44100
+        assert utt.meta["degradation"] == "gsr" and utt.meta["task"] == "gsr"
+    report = suite.verify()
+    assert report.unpaired == ["ALL_GSR/target/3_clean.wav"] and not report.missing
+    (root / "ALL_GSR" / "target" / "2_clean.wav").unlink()
+    report = VoiceFixerGSR(root=str(root)).verify()
+    assert any("2_simulated.wav" in m for m in report.missing)
+
+
+def test_voicefixer_tasks(tmp_path: Path) -> None:
+    root = voicefixer_tree(tmp_path / "vf")
+    declip = list(VoiceFixerDeclip(root=str(root)))
+    assert [u.meta["clip_ratio"] for u in declip] == [0.1, 0.25, 0.5]
+    assert {u.meta["degradation"] for u in declip} == {"clipping"}
+    assert all(u.reference is not None for u in declip)
+    assert len({u.id for u in declip}) == 3
+    assert VoiceFixerDeclip(root=str(root)).verify().ok
+
+    denoise = list(VoiceFixerDenoise(root=str(root)))
+    assert [u.id for u in denoise] == ["p232_001", "p257_002"]
+    assert all(u.meta["task"] == "denoise" and u.reference is not None for u in denoise)
+
+    sr = list(VoiceFixerSR(root=str(root)))
+    assert [u.meta["cutoff_hz"] for u in sr] == [1000, 4000, 12000]
+    assert all(u.meta["filter"] == "cheby1" and u.reference is not None for u in sr)
+    assert VoiceFixerSR(root=str(root)).verify().ok
+
+    (derev,) = list(VoiceFixerDerev(root=str(root)))
+    assert derev.meta["degradation"] == "reverb" and derev.reference is not None
+
+
+def test_voicefixer_shared_folder_under_data_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    voicefixer_tree(tmp_path / "voicefixer")
+    monkeypatch.setenv(DATA_ENV, str(tmp_path))
+    assert VoiceFixerSR().full_size() == 3
+    assert VoiceFixerGSR().root() == tmp_path / "voicefixer"
+
+
+@pytest.mark.parametrize(
+    "cls", [VoiceFixerGSR, VoiceFixerDeclip, VoiceFixerDenoise, VoiceFixerSR, VoiceFixerDerev]
+)
+def test_voicefixer_conformance(tmp_path: Path, cls: type[paired.PairedDirSuite]) -> None:
+    root = voicefixer_tree(tmp_path / "vf")
+    suite = cls(root=str(root))
+    assert suite.sample_rate == 44100
+    check_suite_conformance(suite, limit=2)
+
+
+def test_registered() -> None:
+    suites = paired.gensr_register_suites()
+    names = [s.name for s in suites]
+    assert len(set(names)) == len(names) == 7
+    assert {"librivox-gsr", "ccmusic-gsr", "voicefixer-gsr", "voicefixer-sr"} <= set(names)
+    assert all(s.description() for s in suites)
