@@ -122,9 +122,7 @@ def load_split(dataset_id: str, split: str | None) -> tuple[Any, str | None, Pat
     try:
         import datasets
     except ImportError as exc:  # pragma: no cover - datasets is a dependency
-        raise ConfigError(
-            "hf: suites need the `datasets` package: pip install datasets"
-        ) from exc
+        raise ConfigError("hf: suites need the `datasets` package: pip install datasets") from exc
 
     local = Path(dataset_id).expanduser()
     if local.is_dir():
