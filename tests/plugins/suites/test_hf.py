@@ -5,19 +5,18 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
+import datasets
 import numpy as np
 import pytest
+import soundfile
 
-datasets = pytest.importorskip("datasets")
-soundfile = pytest.importorskip("soundfile")
-
-from gensr_bench.errors import ConfigError, GensrError  # noqa: E402
-from gensr_bench.plugins import GensrPluginManager  # noqa: E402
-from gensr_bench.records import Utterance  # noqa: E402
-from gensr_bench.registry import Registries  # noqa: E402
-from gensr_bench.runner import RunOptions, run_suite  # noqa: E402
-from gensr_bench.testing import EchoModel, LevelMetric, SnrMetric, noisy_utterance  # noqa: E402
-from gensr_bench_plugins.suites import hf  # noqa: E402
+from gensr_bench.errors import ConfigError, GensrError
+from gensr_bench.plugins import GensrPluginManager
+from gensr_bench.records import Utterance
+from gensr_bench.registry import Registries
+from gensr_bench.runner import RunOptions, run_suite
+from gensr_bench.testing import EchoModel, LevelMetric, SnrMetric, noisy_utterance
+from gensr_bench_plugins.suites import hf
 
 RATES = (16000, 8000, 22050)
 TEXTS = ("the first one", "a second line", "and the third")
@@ -218,3 +217,31 @@ def test_bad_column_lists_available_columns(
         cls(reference="text")
     with pytest.raises(ConfigError, match="no split 'train'"):
         registries.suites.get(f"hf:{path}:train")()
+
+
+def test_cli_runs_a_dataset_saved_to_disk(
+    saved: tuple[Path, list[Utterance]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The installed entry point resolves `hf:<dir>` on the command line, as a user runs it."""
+    from gensr_bench.cli import main
+
+    directory, utterances = saved
+    code = main(
+        [
+            "run",
+            "--model",
+            "identity",
+            "--suite",
+            f"hf:{directory}",
+            "--metrics",
+            "si-sdr",
+            "--workers",
+            "1",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert f"identity on hf:{directory}: {len(utterances)} utterances" in out
+    assert f"{len(utterances)}/{len(utterances)}" in out
