@@ -23,10 +23,11 @@ def _restore_cli_globals(monkeypatch: pytest.MonkeyPatch):
     from gensr_bench import data, weights
 
     for var in ("GENSR_BENCH_DATA", "GENSR_BENCH_WEIGHTS_DIR"):
-        if var in os.environ:
-            monkeypatch.setenv(var, os.environ[var])  # recorded, so restored afterwards
-        else:
-            monkeypatch.delenv(var, raising=False)
+        # setenv records the value before (or its absence), so teardown restores exactly that;
+        # delenv of an absent variable would record nothing.
+        monkeypatch.setenv(var, os.environ.get(var, ""))
+        if not os.environ[var]:
+            monkeypatch.delenv(var)
     monkeypatch.setattr(data, "_explicit_root", data._explicit_root)
     monkeypatch.setattr(weights, "_explicit_dir", weights._explicit_dir)
     yield

@@ -263,3 +263,46 @@ def test_cli_run_dns_reports_each_subset(
 
 def test_module_docstring_mentions_layout() -> None:
     assert dns.__doc__ is not None and "interspeech2020/master" in dns.__doc__
+
+
+def test_cli_missing_tree_exits_1_with_the_layout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gensr_bench.cli import main
+
+    code = main(
+        [
+            "--data-dir",
+            str(tmp_path / "empty"),
+            "run",
+            "--model",
+            "identity",
+            "--suite",
+            "dns-no-reverb",
+            "--metrics",
+            "si-sdr",
+            "--workers",
+            "1",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "datasets/test_set/synthetic" in err and "synth-dns-no-reverb" in err
+
+
+def test_cli_suite_verify_names_removed_and_unpaired_files(
+    tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gensr_bench.cli import main
+
+    folder = tree / SYNTH / "no_reverb"
+    (folder / "noisy" / NOISY_NAMES[7]).unlink()
+    _write(folder / "noisy" / "clnsp9_wind_1_snr5_tl-20_fileid_99.wav", np.zeros(800))
+    code = main(["suite", "verify", "dns-no-reverb", "--suite-option", f"root={tree}"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "dns-no-reverb: 2/150 pairs found" in out
+    assert "unpaired: clean/clean_fileid_7.wav" in out
+    assert "unpaired: noisy/clnsp9_wind_1_snr5_tl-20_fileid_99.wav" in out
