@@ -32,6 +32,38 @@ def _parse_options(pairs: Sequence[str], what: str) -> dict[str, Any]:
     return options
 
 
+def _suite_config(path: str | None, names: Sequence[str]) -> dict[str, Any]:
+    """Options for the suites ``names`` from a TOML or JSON file ``{suite: {option: value}}``.
+
+    Later names win (a group's own entry, then the subset's); ``--suite-option`` wins over all.
+    """
+    if not path:
+        return {}
+    from gensr_bench.errors import ConfigError
+
+    file = Path(path)
+    try:
+        text = file.read_text()
+        if file.suffix.lower() == ".json":
+            config = json.loads(text)
+        else:
+            import tomllib
+
+            config = tomllib.loads(text)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"cannot read suite config {file}: {exc}; expected TOML or JSON such as "
+            '[dns]\nroot = "/data/DNS-Challenge"'
+        ) from exc
+    merged: dict[str, Any] = {}
+    for name in names:
+        section = config.get(name, {})
+        if not isinstance(section, dict):
+            raise ConfigError(f"suite config {file}: [{name}] must be a table of options")
+        merged.update(section)
+    return merged
+
+
 def _metric_options(pairs: Sequence[str]) -> dict[str, dict[str, Any]]:
     grouped: dict[str, dict[str, Any]] = {}
     for name_key, value in _parse_options(pairs, "--metric-option").items():
@@ -165,6 +197,12 @@ def cli(
 @click.option("--model-option", multiple=True, metavar="KEY=VALUE", help="Option for the model.")
 @click.option("--suite-option", multiple=True, metavar="KEY=VALUE", help="Option for the suite.")
 @click.option(
+    "--suite-config",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="TOML/JSON file of per-suite options, e.g. [dns] root = '/data/DNS-Challenge'.",
+)
+@click.option(
     "--metric-option", multiple=True, metavar="METRIC.KEY=VALUE", help="Option for one metric."
 )
 @pass_state
@@ -184,6 +222,7 @@ def run(
     no_cache: bool,
     model_option: tuple[str, ...],
     suite_option: tuple[str, ...],
+    suite_config: str | None,
     metric_option: tuple[str, ...],
 ) -> None:
     """Restore every utterance of SUITE with MODEL and score it with every metric."""
@@ -218,7 +257,8 @@ def run(
     # A suite with subsets (e.g. dns) is run and reported subset by subset.
     parts = [(name, reg.suites.get(name)) for name in suite_cls.subsets] or [(suite, suite_cls)]
     for part_name, part_cls in parts:
-        suite_obj = part_cls(limit=limit, **suite_options)
+        configured = _suite_config(suite_config, [suite, part_name])
+        suite_obj = part_cls(limit=limit, **{**configured, **suite_options})
         out_dir = base_dir / part_name if suite_cls.subsets else base_dir
         _run_one(state, model, part_name, model_obj, suite_obj, metric_objs, out_dir, options, by)
 
@@ -428,8 +468,11 @@ def suite_group() -> None:
 @suite_group.command(name="verify")
 @click.argument("name")
 @click.option("--suite-option", multiple=True, metavar="KEY=VALUE", help="Option for the suite.")
+@click.option("--suite-config", type=click.Path(dir_okay=False), default=None)
 @pass_state
-def suite_verify(state: _State, name: str, suite_option: tuple[str, ...]) -> None:
+def suite_verify(
+    state: _State, name: str, suite_option: tuple[str, ...], suite_config: str | None
+) -> None:
     """Check a suite's local data: counts, missing and unpaired files (exit 1 if incomplete)."""
     from gensr_bench.errors import GensrError as _GensrError
 
@@ -437,9 +480,11 @@ def suite_verify(state: _State, name: str, suite_option: tuple[str, ...]) -> Non
     names = list(suite_cls.subsets) or [name]
     incomplete = 0
     for part in names:
-        report = state.registries.suites.get(part)(
-            **_parse_options(suite_option, "--suite-option")
-        ).verify()
+        options = {
+            **_suite_config(suite_config, [name, part]),
+            **_parse_options(suite_option, "--suite-option"),
+        }
+        report = state.registries.suites.get(part)(**options).verify()
         expected = "?" if report.expected is None else str(report.expected)
         status = "complete" if report.ok else "INCOMPLETE"
         click.echo(f"{part}: {report.found}/{expected} pairs found in {report.root} ({status})")

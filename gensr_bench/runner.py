@@ -134,7 +134,7 @@ class BatchProcessor:
             ready.append(item)
         if not ready:
             return
-        inputs = [self._model_input(item.utterance) for item in ready]
+        inputs = [self._model_input(item) for item in ready]
         failure = self._ensure_setup(self.model)
         if failure is not None:
             for item in ready:
@@ -174,13 +174,15 @@ class BatchProcessor:
                 item.flags["peak_normalised_gain"] = gain
             item.output = limited
 
-    def _model_input(self, utt: Utterance) -> Utterance:
+    def _model_input(self, item: _Item) -> Utterance:
+        utt = item.utterance
         rate = self.model.sample_rate
         assert utt.degraded is not None
         if utt.degraded.sample_rate == rate and (
             utt.reference is None or utt.reference.sample_rate == rate
         ):
             return utt
+        item.flags.setdefault("resampled", {})["model"] = f"{utt.degraded.sample_rate}->{rate}"
         return replace(
             utt,
             degraded=audio_ops.resample(utt.degraded, rate),
@@ -233,6 +235,10 @@ class BatchProcessor:
             return "needs a reference, and this utterance has none"
         native = (utt.reference or utt.degraded).sample_rate
         rate = metric.sample_rate or native
+        if item.output.sample_rate != rate:  # recorded so results say what was scored
+            item.flags.setdefault("resampled", {})[metric.name] = (
+                f"{item.output.sample_rate}->{rate}"
+            )
         try:
             output = audio_ops.validate(
                 item.at_rate("output", item.output, rate),

@@ -346,3 +346,23 @@ def test_a_broken_reference_only_fails_the_metrics_that_need_it():
     assert scored.scores["level_db"] is not None
     assert scored.scores["snr_db"] is None
     assert "reference of 'x' contains 1 NaN/Inf" in scored.errors["snr_db"]
+
+
+def test_resampling_for_model_and_metrics_is_recorded():
+    class NativeLevel(LevelMetric):
+        """Scores at the reference's own rate."""
+
+        name = "test-native-level"
+        sample_rate = None
+
+    utt = noisy_utterance("hi", 1.0, sample_rate=44100)
+    ((scored, _),) = BatchProcessor(EchoModel(), [SnrMetric(), NativeLevel()]).process(
+        [(0, utt)], seed=0
+    )
+    # The model runs at 16 kHz; SNR scores at 16 kHz (no change); the native-rate metric
+    # scores the 16-kHz output back at the reference's 44.1 kHz.
+    assert scored.flags["resampled"] == {
+        "model": "44100->16000",
+        "test-native-level": "16000->44100",
+    }
+    assert scored.scores["snr_db"] is not None and scored.scores["level_db"] is not None

@@ -306,3 +306,36 @@ def test_cli_suite_verify_names_removed_and_unpaired_files(
     assert "dns-no-reverb: 2/150 pairs found" in out
     assert "unpaired: clean/clean_fileid_7.wav" in out
     assert "unpaired: noisy/clnsp9_wind_1_snr5_tl-20_fileid_99.wav" in out
+
+
+def test_suite_config_file_points_at_the_tree(
+    tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gensr_bench.cli import main
+
+    config = tmp_path / "suites.toml"
+    config.write_text(f'[dns]\nroot = "{tree}"\n')
+    assert main(["suite", "verify", "dns", "--suite-config", str(config)]) == 1  # 3 of 150
+    assert "dns-with-reverb: 3/150 pairs found" in capsys.readouterr().out
+    code = main(
+        [
+            "run",
+            "--model",
+            "identity",
+            "--suite",
+            "dns",
+            "--suite-config",
+            str(config),
+            "--metrics",
+            "si-sdr",
+            "--workers",
+            "1",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
+    assert code == 0
+    assert "identity on dns-no-reverb: 3 utterances" in capsys.readouterr().out
+    config.write_text("[dns\n")
+    assert main(["suite", "verify", "dns", "--suite-config", str(config)]) == 1
+    assert "cannot read suite config" in capsys.readouterr().err
