@@ -323,6 +323,24 @@ def _print_notes(out_dir: Path) -> None:
             f"note: {normalised} output(s) peaked above 1.0 and were scaled to peak 1.0 before "
             "scoring (flag peak_normalised_gain in scores.jsonl)"
         )
+    no_reference = sorted(
+        {
+            message.split(":", 1)[0]
+            for o in outputs
+            for message in o.errors.values()
+            if message.endswith("needs a reference, and this utterance has none")
+        }
+    )
+    if no_reference:
+        click.echo(
+            f"note: intrusive metrics ({', '.join(no_reference)}) need a clean reference; this "
+            "suite has none for some utterances, so only non-intrusive metrics scored those"
+        )
+        with_errors = [
+            o
+            for o in with_errors
+            if not all(m.endswith("this utterance has none") for m in o.errors.values())
+        ]
     if with_errors:
         click.echo(f"note: {len(with_errors)} utterance(s) have failed outputs (None), e.g.:")
         for output in with_errors[:5]:

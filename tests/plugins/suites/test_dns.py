@@ -339,3 +339,31 @@ def test_suite_config_file_points_at_the_tree(
     config.write_text("[dns\n")
     assert main(["suite", "verify", "dns", "--suite-config", str(config)]) == 1
     assert "cannot read suite config" in capsys.readouterr().err
+
+
+def test_dns_real_runs_non_intrusive_metrics_and_says_so(
+    tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gensr_bench.cli import main
+
+    code = main(
+        [
+            "--data-dir",
+            str(tree.parent),
+            "run",
+            "--model",
+            "identity",
+            "--suite",
+            "dns-real",
+            "--metrics",
+            "si-sdr,dnsmos",
+            "--workers",
+            "1",
+            "--out",
+            str(tmp_path / "r"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "intrusive metrics (si-sdr) need a clean reference" in out
+    assert "si_sdr ↑" in out and "0/" in out
