@@ -9,7 +9,9 @@ built-in synthetic stand-in to use meanwhile.
 
 from __future__ import annotations
 
+import hashlib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,6 +74,24 @@ def missing_data_message(
     if stand_in:
         text += f" Meanwhile the built-in synthetic stand-in is --suite {stand_in}."
     return text
+
+
+def files_fingerprint(root: Path, relative_paths: Iterable[str], salt: str = "") -> str:
+    """sha256 over ``salt`` and the sorted relative paths with sizes and content sha256.
+
+    What official-set suites use as their fingerprint: two runs compare equal exactly when
+    they read the same files. A listed file that is absent is hashed as missing.
+    """
+    from gensr_bench.weights import sha256_of
+
+    digest = hashlib.sha256(f"{salt}\0".encode())
+    for rel in sorted(set(relative_paths)):
+        path = root / rel
+        if path.is_file():
+            digest.update(f"{rel}\0{path.stat().st_size}\0{sha256_of(path)}\n".encode())
+        else:
+            digest.update(f"{rel}\0missing\n".encode())
+    return digest.hexdigest()[:16]
 
 
 @dataclass

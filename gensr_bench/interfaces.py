@@ -31,8 +31,19 @@ class Component(ABC):
     version: ClassVar[str] = "1"
     #: Weight files the component needs (see gensr_bench.weights; listed by `weights list`).
     weight_files: ClassVar[tuple[WeightFile, ...]] = ()
+    #: Option names the component accepts; ``None`` accepts any (the class checks them itself).
+    accepted_options: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, **options: Any) -> None:
+        if self.accepted_options is not None:
+            unknown = sorted(set(options) - set(self.accepted_options))
+            if unknown:
+                from gensr_bench.errors import ConfigError
+
+                raise ConfigError(
+                    f"{self.name!r} has no option {', '.join(unknown)}; "
+                    f"available options: {', '.join(self.accepted_options) or '(none)'}"
+                )
         self.options: dict[str, Any] = dict(options)
 
     @classmethod

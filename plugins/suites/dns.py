@@ -24,8 +24,13 @@ from typing import Any, ClassVar
 
 from gensr_bench import Suite, hookimpl
 from gensr_bench.audio import load_utterance, resample
-from gensr_bench.data import MissingDataError, VerifyReport, find_suite_dir, missing_data_message
-from gensr_bench.errors import ConfigError
+from gensr_bench.data import (
+    MissingDataError,
+    VerifyReport,
+    files_fingerprint,
+    find_suite_dir,
+    missing_data_message,
+)
 from gensr_bench.records import Utterance
 
 DATA_NAME = "dns"
@@ -133,19 +138,6 @@ def scan_pairs(folder: Path) -> _Scan:
     return _Scan(pairs, missing, unpaired)
 
 
-def _files_digest(root: Path, files: list[Path]) -> str:
-    """sha256 over the sorted relative paths, sizes and content hashes of ``files``."""
-    digest = hashlib.sha256()
-    for path in sorted(files, key=lambda p: p.relative_to(root).as_posix()):
-        content = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                content.update(block)
-        rel = path.relative_to(root).as_posix()
-        digest.update(f"{rel}\0{path.stat().st_size}\0{content.hexdigest()}\n".encode())
-    return digest.hexdigest()
-
-
 class _DNSBase(Suite):
     """Shared option handling and data-folder lookup of the DNS suites."""
 
@@ -153,15 +145,9 @@ class _DNSBase(Suite):
     stand_in: ClassVar[str | None] = None
     #: The folder (relative to the dns data folder) the suite reads.
     folder: ClassVar[Path]
-    OPTIONS: ClassVar[tuple[str, ...]] = ("root",)
+    accepted_options: ClassVar[tuple[str, ...] | None] = ("root",)
 
     def __init__(self, limit: int | None = None, **options: Any) -> None:
-        unknown = sorted(set(options) - set(self.OPTIONS))
-        if unknown:
-            raise ConfigError(
-                f"suite {self.name!r} has no option {', '.join(unknown)}; "
-                f"available options: {', '.join(self.OPTIONS)}"
-            )
         super().__init__(limit=limit, **options)
 
     def data_dir(self) -> Path:
@@ -234,8 +220,8 @@ class _DNSSynthetic(_DNSBase):
         """Hash of the sorted relative file list with sizes and content sha256."""
         root, scan = self._scan()
         files = [p for _, clean, noisy in scan.pairs for p in (clean, noisy)]
-        payload = f"{self.name}:{self.version}:{_files_digest(root, files)}"
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        relative = [p.relative_to(root).as_posix() for p in files]
+        return files_fingerprint(root, relative, salt=f"{self.name}:{self.version}")
 
 
 def _at_rate(utt: Utterance, rate: int) -> Utterance:
@@ -340,8 +326,8 @@ class DNSReal(_DNSBase):
 
     def fingerprint(self) -> str:
         root, files = self._files()
-        payload = f"{self.name}:{self.version}:{_files_digest(root, files)}"
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        relative = [p.relative_to(root).as_posix() for p in files]
+        return files_fingerprint(root, relative, salt=f"{self.name}:{self.version}")
 
 
 SUITES: tuple[type[Suite], ...] = (DNSNoReverb, DNSWithReverb, DNS, DNSReal)

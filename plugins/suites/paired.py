@@ -37,7 +37,6 @@ Registered suites:
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -50,6 +49,7 @@ from gensr_bench.audio import load_utterance
 from gensr_bench.data import (
     MissingDataError,
     VerifyReport,
+    files_fingerprint,
     find_suite_dir,
     missing_data_message,
 )
@@ -243,15 +243,9 @@ class PairedDirSuite(Suite):
     published: ClassVar[str] = "(no public source: your own data)"
     stand_in: ClassVar[str | None] = "synth-gsr"
     degradation: ClassVar[str | None] = None
-    OPTIONS: ClassVar[tuple[str, ...]] = ("root",)
+    accepted_options: ClassVar[tuple[str, ...] | None] = ("root",)
 
     def __init__(self, limit: int | None = None, **options: Any) -> None:
-        unknown = sorted(set(options) - set(self.OPTIONS))
-        if unknown:
-            raise ConfigError(
-                f"suite {self.name!r} has no option {', '.join(unknown)}; "
-                f"available options: {', '.join(self.OPTIONS)}"
-            )
         super().__init__(limit=limit, **options)
         self._root: Path | None = None
         self._scan: Scan | None = None
@@ -350,15 +344,7 @@ class PairedDirSuite(Suite):
                 files.add(pair.noisy)
                 if pair.clean is not None:
                     files.add(pair.clean)
-            digest = hashlib.sha256(f"{self.name}\0{self.version}\0".encode())
-            for rel in sorted(files):
-                path = root / rel
-                if path.is_file():
-                    content = hashlib.sha256(path.read_bytes()).hexdigest()
-                    digest.update(f"{rel}\0{path.stat().st_size}\0{content}\n".encode())
-                else:
-                    digest.update(f"{rel}\0missing\n".encode())
-            self._fingerprint = digest.hexdigest()[:16]
+            self._fingerprint = files_fingerprint(root, files, salt=f"{self.name}:{self.version}")
         return self._fingerprint
 
 
