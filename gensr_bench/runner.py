@@ -322,7 +322,6 @@ def _init_worker(payload: bytes, plugin_dirs: Sequence[str], threads: int) -> No
     global _WORKER
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
-    from pathlib import Path
 
     from gensr_bench.plugins import _local_plugin_files, load_local_module
 
@@ -456,7 +455,6 @@ def run_config(
 
 def _git_commit() -> dict[str, Any] | None:
     import subprocess
-    from pathlib import Path
 
     here = Path(__file__).resolve().parent
     try:
