@@ -398,6 +398,8 @@ def evaluate(
             yield from finish(processor.process(batch, seed))
         return
 
+    if cache is not None:
+        cache.prepare()  # workers then only read a database that already exists in WAL mode
     payload = pickle.dumps(BatchProcessor(model, metrics, cache))
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("spawn")

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict
 from pathlib import Path
@@ -35,9 +36,26 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("gensr-bench"))
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    connection = sqlite3.connect(str(path), timeout=60.0, isolation_level=None)
-    connection.execute("PRAGMA journal_mode=WAL")
+def _connect(path: Path, *, timeout: float = 60.0) -> sqlite3.Connection:
+    """Open ``path`` in WAL mode, waiting up to ``timeout`` seconds for other processes.
+
+    Switching a new database to WAL can report "database is locked" at once, without waiting,
+    while another process (a scoring worker) opens it at the same moment; that switch is retried
+    here until ``timeout``.
+    """
+    connection = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                connection.close()
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
     connection.execute("PRAGMA synchronous=NORMAL")
     return connection
 
@@ -187,6 +205,10 @@ class ScoreCache:
     def key(metric_identity: str, output_hash: str, reference_hash: str | None) -> str:
         raw = f"{metric_identity}|{output_hash}|{reference_hash or '-'}"
         return hashlib.sha256(raw.encode()).hexdigest()
+
+    def prepare(self) -> None:
+        """Create the cache file and its table now (before worker processes open it)."""
+        _ = self.db
 
     def get(self, key: str) -> dict[str, float] | None:
         row = self.db.execute("SELECT value FROM scores WHERE key = ?", (key,)).fetchone()

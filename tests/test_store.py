@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import time
 from pathlib import Path
 from typing import Any
 
@@ -219,3 +220,27 @@ def test_write_exports_writes_summary_and_scores(store: RunStore) -> None:
     assert lines[0]["scores"] == {"level_db": -10.5, "snr_db": None}
     assert lines[0]["errors"] == {"snr_db": "reference is missing"}
     assert sorted(p.name for p in store.out_dir.iterdir() if "tmp" in p.name) == []
+
+
+def _open_cache_and_write(path: str, start: float, index: int) -> str:
+    while time.time() < start:  # every process opens the new file at the same moment
+        time.sleep(0.0005)
+    cache = ScoreCache(path)
+    cache.put_many({f"key-{index}": {"v": float(index)}})
+    value = cache.get(f"key-{index}")
+    cache.close()
+    return json.dumps(value)
+
+
+def test_cache_opened_by_many_processes_at_once(tmp_path: Path) -> None:
+    import concurrent.futures as cf
+    import multiprocessing
+
+    for round_ in range(3):
+        path = str(tmp_path / f"round{round_}" / "scores.sqlite")
+        with cf.ProcessPoolExecutor(6, mp_context=multiprocessing.get_context("spawn")) as pool:
+            pool.submit(time.sleep, 0).result()
+            start = time.time() + 2.0
+            futures = [pool.submit(_open_cache_and_write, path, start, i) for i in range(6)]
+            values = [json.loads(f.result()) for f in futures]
+        assert values == [{"v": float(i)} for i in range(6)]
