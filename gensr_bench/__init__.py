@@ -2,12 +2,13 @@
 
 from gensr_bench.errors import GensrError
 from gensr_bench.hookspecs import hookimpl
-from gensr_bench.interfaces import Metric, RestorationModel, Suite
+from gensr_bench.interfaces import AlignablePolicy, Metric, RestorationModel, Suite
 from gensr_bench.records import Audio, Restoration, ScoredOutput, Utterance
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AlignablePolicy",
     "Audio",
     "GensrError",
     "Metric",

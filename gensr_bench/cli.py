@@ -239,11 +239,11 @@ def run(
         raise click.BadParameter(
             f"options given for metrics not in this run: {unknown}", param_hint="--metric-option"
         )
-    model_obj = reg.models.create(model, **_parse_options(model_option, "--model-option"))
+    model_obj = _create_model(reg, model, _parse_options(model_option, "--model-option"))
     suite_options = _parse_options(suite_option, "--suite-option")
     suite_cls = reg.suites.get(suite)
     metric_objs = [cls(**per_metric.get(cls.name, {})) for cls in metric_classes]
-    base_dir = Path(out) if out else Path("runs") / f"{model}--{suite}"
+    base_dir = Path(out) if out else Path("runs") / f"{Path(model).name}--{suite}"
     options = RunOptions(
         seed=seed,
         workers=workers or os.cpu_count() or 1,
@@ -261,6 +261,28 @@ def run(
         suite_obj = part_cls(limit=limit, **{**configured, **suite_options})
         out_dir = base_dir / part_name if suite_cls.subsets else base_dir
         _run_one(state, model, part_name, model_obj, suite_obj, metric_objs, out_dir, options, by)
+
+
+def _create_model(reg: Any, spec: str, options: dict[str, Any]) -> Any:
+    """A model from a registered name, or from a checkpoint folder holding ``manifest.json``.
+
+    A folder's manifest names the model class (``"model": "fm-small"``); the folder becomes
+    that model's ``checkpoint`` option.
+    """
+    folder = Path(spec)
+    if folder.is_dir():
+        manifest = folder / "manifest.json"
+        try:
+            name = json.loads(manifest.read_text())["model"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise click.BadParameter(
+                f"{folder} is a folder but not a model checkpoint: {manifest} is missing or "
+                f"names no model ({exc}); pass a registered model name or a folder written by "
+                "`gensr-bench train`",
+                param_hint="--model",
+            ) from exc
+        return reg.models.create(name, **{**options, "checkpoint": str(folder)})
+    return reg.models.create(spec, **options)
 
 
 def _run_one(
@@ -476,6 +498,95 @@ def list_components(state: _State, kind: str) -> None:
             detail = f"{cls.sample_rate} Hz"
         rows.append([entry.name, cls.version, detail, cls.description(), entry.plugin])
     click.echo(_table(rows, ["name", "version", "details", "description", "plugin"]))
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--model", default=None, help="Trainable model name (see `ls models`).")
+@click.option("--suite", default=None, help="Training suite, e.g. synth-gsr-train.")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Checkpoint folder.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Use N utterances.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue the training run in --out.")
+@click.option(
+    "--max-minutes", type=click.FloatRange(min=0), default=None, help="Stop (and save) after M."
+)
+@click.option(
+    "--train-option", multiple=True, metavar="KEY=VALUE", help="Training option, e.g. steps=500."
+)
+@click.option("--suite-option", multiple=True, metavar="KEY=VALUE", help="Option for the suite.")
+@click.pass_context
+def train(
+    ctx: click.Context,
+    model: str | None,
+    suite: str | None,
+    out: str | None,
+    limit: int | None,
+    seed: int,
+    resume: bool,
+    max_minutes: float | None,
+    train_option: tuple[str, ...],
+    suite_option: tuple[str, ...],
+) -> None:
+    """Train a model (--model NAME --suite SUITE --out DIR), or another component by name.
+
+    Plugins add sub-commands for other trainable parts (e.g. `train tokenizer`). Training
+    writes a checkpoint folder usable as `run --model DIR`; `--resume` continues it.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    missing = [
+        flag
+        for flag, value in (("--model", model), ("--suite", suite), ("--out", out))
+        if value is None
+    ]
+    if missing:
+        raise click.UsageError(
+            f"train needs {', '.join(missing)} (or a sub-command: "
+            f"{', '.join(sorted(train.commands)) or 'none installed'})"
+        )
+    assert model is not None and suite is not None and out is not None
+    state = ctx.ensure_object(_State)
+    from tqdm import tqdm
+
+    reg = state.registries
+    model_cls = reg.models.get(model)
+    if not getattr(model_cls, "trainable", False):
+        from gensr_bench.errors import ConfigError
+
+        trainable = sorted(name for name in reg.models.names() if reg.models.get(name).trainable)
+        raise ConfigError(
+            f"model {model!r} cannot be trained; trainable models: {', '.join(trainable)}"
+        )
+    suite_obj = reg.suites.create(
+        suite, limit=limit, **_parse_options(suite_option, "--suite-option")
+    )
+    bar = tqdm(unit="step", desc=f"train {model}", file=sys.stderr)
+
+    def progress(step: int, total: int, loss: float) -> None:
+        bar.total = total
+        bar.n = step
+        bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+        bar.refresh()
+
+    command = " ".join(["gensr-bench", *sys.argv[1:]])
+    try:
+        manifest = model_cls.fit(
+            suite_obj,
+            Path(out),
+            seed=seed,
+            resume=resume,
+            max_minutes=max_minutes,
+            options=_parse_options(train_option, "--train-option"),
+            command=command,
+            progress=progress,
+        )
+    finally:
+        bar.close()
+    click.echo(
+        f"trained {model}: {manifest.get('steps')} steps in {manifest.get('train_minutes')} min, "
+        f"{manifest.get('parameters')} parameters; checkpoint in {out} "
+        f"(use it with: gensr-bench run --model {out} --suite ...)"
+    )
 
 
 @cli.group(name="suite")

@@ -9,10 +9,11 @@ import hashlib
 import itertools
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
-from gensr_bench.records import Restoration, Utterance
+from gensr_bench.records import Audio, Restoration, Utterance
 from gensr_bench.weights import WeightFile
 
 PARADIGMS = ("ar", "mgm", "fm", "discriminative", "dsp")
@@ -150,6 +151,62 @@ class RestorationModel(Component):
     def checkpoint_hash(self) -> str | None:
         """sha256 of the weights the model restores with; ``None`` for weightless models."""
         return None
+
+    #: Whether ``fit`` trains this model (``gensr-bench train --model NAME``).
+    trainable: ClassVar[bool] = False
+
+    @classmethod
+    def fit(
+        cls,
+        suite: Suite,
+        out_dir: Path,
+        *,
+        seed: int = 0,
+        resume: bool = False,
+        max_minutes: float | None = None,
+        options: Mapping[str, Any] | None = None,
+        command: str = "",
+        progress: Callable[[int, int, float], None] | None = None,
+    ) -> dict[str, Any]:
+        """Train the model on ``suite`` into the checkpoint folder ``out_dir``.
+
+        ``options`` are the model's training options; ``progress(step, total, loss)`` is
+        called after every step. Returns the checkpoint's manifest. ``resume`` continues an
+        interrupted run in ``out_dir``; ``max_minutes`` stops early (keeping a checkpoint).
+        """
+        from gensr_bench.errors import ConfigError
+
+        raise ConfigError(f"model {cls.name!r} cannot be trained (it has no training recipe)")
+
+
+class AlignablePolicy(ABC):
+    """What preference alignment (DPO) needs from a model, beyond restoring.
+
+    A model that can be aligned subclasses both ``RestorationModel`` and this class, and
+    implements the method of its paradigm: ``sequence_logprob`` for token models (AR, MGM),
+    ``velocity_error`` for flow matching (FM). ``policy_batch`` turns (degraded input, model
+    output) audio pairs into the model's own batch. Training-only randomness (dropout,
+    condition dropout) is off in these calls, so a deep copy gives identical numbers.
+    """
+
+    paradigm: ClassVar[str]
+
+    @abstractmethod
+    def trainable_module(self) -> Any:
+        """The ``torch.nn.Module`` whose parameters alignment updates."""
+
+    @abstractmethod
+    def policy_batch(self, degraded: Sequence[Audio], outputs: Sequence[Audio]) -> Any:
+        """The model's batch for ``(degraded input, output)`` pairs."""
+
+    def sequence_logprob(self, batch: Any, positions: Any) -> Any:
+        """Token models: summed log-probability ``Tensor[B]`` of the output's tokens at
+        ``positions`` (MGM: the masked tokens; AR: the target frames), padding excluded."""
+        raise NotImplementedError(f"{type(self).__name__} is not a token model")
+
+    def velocity_error(self, batch: Any, t: Any, noise: Any) -> Any:
+        """Flow models: per-sample velocity error ``Tensor[B]`` at times ``t`` and ``noise``."""
+        raise NotImplementedError(f"{type(self).__name__} is not a flow-matching model")
 
 
 class Suite(Component):

@@ -455,7 +455,7 @@ def run_config(
     }
 
 
-def _git_commit() -> dict[str, Any] | None:
+def git_commit() -> dict[str, Any] | None:
     import subprocess
 
     here = Path(__file__).resolve().parent
@@ -492,7 +492,7 @@ def collect_provenance(
 
     return {
         "gensr_bench_version": gensr_bench.__version__,
-        "git": _git_commit(),
+        "git": git_commit(),
         "plugins": [asdict(info) for info in plugin_infos(pm)] if pm is not None else [],
         "components": {
             "model": {

@@ -414,6 +414,52 @@ def _noise(
     raise ValueError(f"unknown noise type {kind!r}")
 
 
+def apply_chain(
+    clean: npt.ArrayLike,
+    stages: Sequence[str],
+    params: dict[str, Any],
+    recipe: str,
+    rng: np.random.Generator,
+    talkers: Sequence[npt.NDArray[np.float32]] = (),
+) -> tuple[dg.Signal, dg.Signal]:
+    """Apply the degradation chain ``stages`` (from :func:`draw_chain`) to 16 kHz speech.
+
+    Returns ``(reference, degraded)``: the reference is ``clean`` except for the DNS with-reverb
+    recipe, whose target is the reverberant speech. Babble noise needs ``talkers``.
+    """
+    reference = np.asarray(clean, dtype=np.float64)
+    degraded = reference
+    for stage in stages:
+        if stage == "reverb":
+            rir = dg.synthetic_rir(
+                params["rt60"],
+                SAMPLE_RATE,
+                rng,
+                drr_db=params["drr_db"],
+                absorption_cutoff_hz=params["absorption_cutoff_hz"],
+            )
+            degraded = dg.reverberate(degraded, rir)
+            if recipe == "dns-with-reverb":
+                reference = degraded  # DNS 2020: the reverberant clean speech is the target
+        elif stage == "noise":
+            noise = _noise(params, len(degraded), rng, talkers)
+            degraded, _ = dg.mix_at_snr(degraded, noise, params["snr_db"])
+        elif stage == "clipping":
+            degraded = dg.clip(degraded, params["clip_threshold"])
+        elif stage == "bandwidth":
+            degraded = dg.band_limit(
+                degraded,
+                SAMPLE_RATE,
+                params["cutoff_hz"],
+                params["filter_type"],
+                params["filter_order"],
+                params["zero_phase"],
+            )
+        else:
+            raise ValueError(f"unknown degradation stage {stage!r}")
+    return reference, degraded
+
+
 def render(spec: SuiteSpec, index: int) -> Rendering:
     """Generate utterance ``index`` of the suite ``spec`` (no cache involved)."""
     if spec.recipe not in RECIPES:
@@ -438,34 +484,7 @@ def render(spec: SuiteSpec, index: int) -> Rendering:
             )
 
     clean = dry.astype(np.float64)
-    reference = clean
-    degraded = clean
-    for stage in stages:
-        if stage == "reverb":
-            rir = dg.synthetic_rir(
-                params["rt60"],
-                SAMPLE_RATE,
-                signal_rng,
-                drr_db=params["drr_db"],
-                absorption_cutoff_hz=params["absorption_cutoff_hz"],
-            )
-            degraded = dg.reverberate(degraded, rir)
-            if spec.recipe == "dns-with-reverb":
-                reference = degraded  # DNS 2020: the reverberant clean speech is the target
-        elif stage == "noise":
-            noise = _noise(params, len(degraded), signal_rng, talkers)
-            degraded, _ = dg.mix_at_snr(degraded, noise, params["snr_db"])
-        elif stage == "clipping":
-            degraded = dg.clip(degraded, params["clip_threshold"])
-        elif stage == "bandwidth":
-            degraded = dg.band_limit(
-                degraded,
-                SAMPLE_RATE,
-                params["cutoff_hz"],
-                params["filter_type"],
-                params["filter_order"],
-                params["zero_phase"],
-            )
+    reference, degraded = apply_chain(clean, stages, params, spec.recipe, signal_rng, talkers)
 
     target_dbfs = _uniform(level_rng, LEVEL_DBFS)
     gain = 10 ** (target_dbfs / 20) / math.sqrt(dg.power(reference) + 1e-20)

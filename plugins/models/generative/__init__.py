@@ -1,0 +1,34 @@
+"""Generative restoration models of the three paradigms, small enough to train on a CPU.
+
+``ar-small`` (autoregressive), ``mgm-small`` (masked generative) and ``fm-small`` (flow
+matching) predict clean log-magnitude frames from degraded ones, time-aligned, and synthesise
+waveforms with the degraded input's phase. AR and MGM work on the tokens of a per-bin scalar
+tokenizer (``gensr-bench train tokenizer``). Checkpoints ship in ``checkpoints/``; ``gensr-bench
+train --model NAME`` trains new ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gensr_bench import RestorationModel, hookimpl
+
+from .ar import ARSmall
+from .fm import FMSmall
+from .mgm import MGMSmall
+
+__all__ = ["ARSmall", "FMSmall", "MGMSmall"]
+
+
+@hookimpl
+def gensr_register_models() -> list[type[RestorationModel]]:
+    return [ARSmall, MGMSmall, FMSmall]
+
+
+@hookimpl
+def gensr_register_commands(cli: Any) -> None:
+    from .commands import tokenizer_command
+
+    train = cli.commands.get("train")
+    if train is not None and "tokenizer" not in getattr(train, "commands", {"tokenizer": 0}):
+        train.add_command(tokenizer_command)

@@ -1,0 +1,387 @@
+"""What the three generative models share: checkpoints, restoration, candidate sampling."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import random
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from gensr_bench import AlignablePolicy, RestorationModel
+from gensr_bench.errors import AudioValidationError, ConfigError
+from gensr_bench.interfaces import Suite, item_seed
+from gensr_bench.records import Audio, Restoration, Utterance
+
+from . import features as ft
+from .data import FrameBatch, frame_batch
+from .nets import NetConfig, count_parameters
+from .tokenizer import SpectralTokenizer
+
+MODEL_FILE = "model.pt"
+MANIFEST = "manifest.json"
+SHIPPED = Path(__file__).parent / "checkpoints"
+
+
+def shipped_checkpoint(name: str) -> Path:
+    """Where the checkpoint that ships with the package lives."""
+    return SHIPPED / name
+
+
+class FrameNet(nn.Module):
+    """Base of the networks: holds the tokenizer (normalisation and codebooks) as a submodule."""
+
+    def __init__(self, cfg: NetConfig, tokenizer: SpectralTokenizer) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.tokenizer = tokenizer
+        self.tokenizer.requires_grad_(False)
+
+    def training_loss(self, batch: FrameBatch, generator: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+    def generate(
+        self, cond: torch.Tensor, generator: torch.Generator, settings: Mapping[str, Any]
+    ) -> torch.Tensor:
+        """Normalised clean frames ``[B, T, bins]`` for degraded frames ``cond [B, T, bins]``."""
+        raise NotImplementedError
+
+
+def save_checkpoint(
+    directory: Path, model_name: str, net: FrameNet, manifest: Mapping[str, Any]
+) -> str:
+    """Write ``model.pt`` (half-precision weights) and ``manifest.json``; returns the sha256."""
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {
+        k: (v.half() if v.is_floating_point() and not k.startswith("tokenizer.") else v)
+        for k, v in net.state_dict().items()
+    }
+    payload = {
+        "model": model_name,
+        "net": net.cfg.to_dict(),
+        "tokenizer": net.tokenizer.state(),
+        "state": state,
+    }
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    data = buffer.getvalue()
+    tmp = directory / (MODEL_FILE + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(directory / MODEL_FILE)
+    digest = hashlib.sha256(data).hexdigest()
+    full = {
+        **manifest,
+        "model": model_name,
+        "sha256": digest,
+        "parameters": count_parameters(net) - count_parameters(net.tokenizer),
+        "size_bytes": len(data),
+    }
+    (directory / MANIFEST).write_text(json.dumps(full, indent=2, sort_keys=True) + "\n")
+    return digest
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    path = directory / MANIFEST
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the checkpoint manifest {path}: {exc}") from exc
+
+
+class GenerativeModel(RestorationModel, AlignablePolicy):
+    """A restoration model that predicts clean log-magnitude frames from degraded ones.
+
+    Options: ``checkpoint`` (a folder with ``model.pt`` and ``manifest.json``; default: the
+    checkpoint shipped with the package), ``gl_iterations`` (Griffin-Lim iterations, default
+    10) and the paradigm's sampling settings (see ``default_sampling``), which ``restore`` uses
+    and ``sample`` draws from when a setting is given as a ``[low, high]`` range.
+    """
+
+    sample_rate = 16000
+    net_class: ClassVar[type[FrameNet]]
+    #: Sampling settings for ``restore``.
+    default_sampling: ClassVar[dict[str, Any]] = {}
+    #: Sampling settings of the paper for candidates (``sample``); lists are ranges.
+    candidate_sampling: ClassVar[dict[str, Any]] = {}
+    #: Default network size and training recipe.
+    default_net: ClassVar[NetConfig] = NetConfig()
+    train_defaults: ClassVar[dict[str, Any]] = {
+        "steps": 3000,
+        "batch_size": 8,
+        "crop_s": 2.0,
+        "lr": 1e-3,
+        "warmup": 200,
+    }
+
+    def __init__(self, **options: Any) -> None:
+        known = {"checkpoint", "gl_iterations", *self.default_sampling}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ConfigError(
+                f"model {self.name!r} has no option {', '.join(unknown)}; available options: "
+                f"{', '.join(sorted(known))}"
+            )
+        super().__init__(**options)
+        self.net: FrameNet | None = None
+        self._sha256: str | None = None
+        self.gl_iterations = int(options.get("gl_iterations", ft.GL_ITERATIONS))
+        self.sampling = {
+            **self.default_sampling,
+            **{k: v for k, v in options.items() if k in self.default_sampling},
+        }
+
+    # -- weights ----------------------------------------------------------------------------
+    @property
+    def checkpoint_dir(self) -> Path:
+        given = self.options.get("checkpoint")
+        return Path(given) if given else shipped_checkpoint(self.name)
+
+    def setup(self) -> None:
+        if self.net is not None:
+            return
+        self.load_net(self.checkpoint_dir)
+
+    def load_net(self, directory: Path) -> FrameNet:
+        file = directory / MODEL_FILE
+        if not file.is_file():
+            raise ConfigError(
+                f"no checkpoint for model {self.name!r} at {directory}; train one with "
+                f"`gensr-bench train --model {self.name} --suite synth-gsr-train --out DIR` "
+                "and pass --model-option checkpoint=DIR (or --model DIR)"
+            )
+        data = file.read_bytes()
+        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        if payload.get("model") != self.name:
+            raise ConfigError(
+                f"{file} holds a {payload.get('model')!r} checkpoint, not one of {self.name!r}"
+            )
+        tokenizer = SpectralTokenizer.from_state(payload["tokenizer"])
+        net = self.net_class(NetConfig.from_dict(payload["net"]), tokenizer)
+        net.load_state_dict({k: v.float() for k, v in payload["state"].items()})
+        net.eval()
+        self.net = net
+        self._sha256 = hashlib.sha256(data).hexdigest()
+        return net
+
+    def checkpoint_hash(self) -> str | None:
+        if self._sha256 is None:
+            file = self.checkpoint_dir / MODEL_FILE
+            if file.is_file():
+                self._sha256 = hashlib.sha256(file.read_bytes()).hexdigest()
+        return self._sha256
+
+    # -- restoration --------------------------------------------------------------------------
+    def _degraded(self, utt: Utterance) -> np.ndarray:
+        if utt.degraded is None:
+            raise AudioValidationError(
+                f"utterance {utt.id!r} has no degraded audio"
+                + (f" ({utt.error})" if utt.error else "")
+            )
+        return utt.degraded.samples
+
+    @torch.no_grad()
+    def _restore_one(
+        self, samples: np.ndarray, seed: int, settings: Mapping[str, Any]
+    ) -> np.ndarray:
+        assert self.net is not None
+        prepared = ft.prepare(samples)
+        cond = self.net.tokenizer.normalise(prepared.logmag)[None]
+        generator = torch.Generator().manual_seed(seed)
+        frames = self.net.generate(cond, generator, settings)[0]
+        logmag = self.net.tokenizer.denormalise(frames)
+        return ft.synthesise(logmag, prepared, self.gl_iterations)
+
+    def restore(self, batch: Sequence[Utterance], seed: int) -> list[Restoration]:
+        self.setup()
+        out = []
+        for utt in batch:
+            samples = self._restore_one(self._degraded(utt), item_seed(seed, utt.id), self.sampling)
+            out.append(Restoration(utt.id, Audio(samples, ft.SAMPLE_RATE), self.name, seed))
+        return out
+
+    def draw_settings(self, rng: random.Random, sampling: Mapping[str, Any]) -> dict[str, Any]:
+        """One candidate's settings: a ``[low, high]`` range is drawn from (integers stay so)."""
+        settings: dict[str, Any] = {}
+        for key, value in {**self.candidate_sampling, **sampling}.items():
+            if isinstance(value, (list, tuple)):
+                low, high = value
+                if isinstance(low, int) and isinstance(high, int):
+                    settings[key] = rng.randint(low, high)
+                else:
+                    settings[key] = round(rng.uniform(float(low), float(high)), 3)
+            else:
+                settings[key] = value
+        return settings
+
+    def sample(
+        self,
+        batch: Sequence[Utterance],
+        n: int,
+        seed: int,
+        sampling: Mapping[str, Any] | None = None,
+    ) -> list[list[Restoration]]:
+        """``n`` candidates per utterance with the paper's sampling settings (or ``sampling``)."""
+        self.setup()
+        unknown = sorted(set(sampling or {}) - set(self.default_sampling))
+        if unknown:
+            raise ConfigError(
+                f"model {self.name!r} has no sampling setting {', '.join(unknown)}; "
+                f"available: {', '.join(sorted(self.default_sampling))}"
+            )
+        out = []
+        for utt in batch:
+            samples = self._degraded(utt)
+            candidates = []
+            for k in range(n):
+                cand_seed = item_seed(seed + k, utt.id)
+                settings = self.draw_settings(random.Random(cand_seed), sampling or {})
+                wave = self._restore_one(samples, cand_seed, settings)
+                candidates.append(
+                    Restoration(
+                        utt.id,
+                        Audio(wave, ft.SAMPLE_RATE),
+                        self.name,
+                        seed + k,
+                        meta={"sampling": settings},
+                    )
+                )
+            out.append(candidates)
+        return out
+
+    # -- training -----------------------------------------------------------------------------
+    trainable = True
+    #: Network options ``fit`` accepts (they size a new network).
+    net_options: ClassVar[tuple[str, ...]] = ("d_model", "layers", "heads", "ff", "dropout")
+
+    @classmethod
+    def fit(
+        cls,
+        suite: Suite,
+        out_dir: Path,
+        *,
+        seed: int = 0,
+        resume: bool = False,
+        max_minutes: float | None = None,
+        options: Mapping[str, Any] | None = None,
+        command: str = "",
+        progress: Callable[[int, int, float], None] | None = None,
+    ) -> dict[str, Any]:
+        """Train a new network on crops of ``suite`` (see ``train_defaults`` for the recipe).
+
+        Options: every key of ``train_defaults`` (``steps``, ``batch_size``, ``crop_s``, ``lr``,
+        ``warmup``, ``log_every``, ``checkpoint_every``), the network sizes ``net_options``,
+        ``tokenizer`` (a folder from ``gensr-bench train tokenizer``; default: the shipped
+        one) and ``init`` (a checkpoint folder to start from).
+        """
+        from gensr_bench.runner import git_commit
+
+        from .training import train_net
+
+        options = dict(options or {})
+        allowed = {*cls.train_defaults, "log_every", "checkpoint_every", *cls.net_options}
+        allowed |= {"tokenizer", "init", *cls.default_net.extra}
+        unknown = sorted(set(options) - allowed)
+        if unknown:
+            raise ConfigError(
+                f"model {cls.name!r} has no training option {', '.join(unknown)}; "
+                f"available: {', '.join(sorted(allowed))}"
+            )
+        recipe = {**cls.train_defaults}
+        recipe.update({k: v for k, v in options.items() if k in recipe or k.endswith("_every")})
+        sizes = {k: options[k] for k in cls.net_options if k in options}
+        extra = {**cls.default_net.extra}
+        extra.update({k: options[k] for k in cls.default_net.extra if k in options})
+        cfg = NetConfig.from_dict({**cls.default_net.to_dict(), **sizes, "extra": extra})
+        if options.get("init"):
+            net = cls(checkpoint=options["init"]).load_net(Path(options["init"]))
+        else:
+            tokenizer_dir = Path(options.get("tokenizer") or shipped_checkpoint("tokenizer"))
+            net = cls.net_class(cfg, SpectralTokenizer.load(tokenizer_dir))
+        manifest = {
+            "training_command": command,
+            "suite": suite.name,
+            "suite_options": dict(suite.options),
+            "suite_fingerprint": suite.fingerprint(),
+            "code": git_commit(),
+            "seed": seed,
+        }
+        return train_net(
+            net,
+            cls.name,
+            suite,
+            out_dir,
+            recipe,
+            seed=seed,
+            resume=resume,
+            max_minutes=max_minutes,
+            manifest=manifest,
+            progress=progress,
+        )
+
+    # -- alignment ----------------------------------------------------------------------------
+    def trainable_module(self) -> nn.Module:
+        """The network DPO updates (loaded on first use)."""
+        self.setup()
+        assert self.net is not None
+        return self.net
+
+    def policy_batch(self, degraded: Sequence[Audio], outputs: Sequence[Audio]) -> FrameBatch:
+        """Frames of (degraded input, model output) pairs, for ``sequence_logprob`` and co."""
+        self.setup()
+        assert self.net is not None
+        pairs = [(d.samples, o.samples) for d, o in zip(degraded, outputs, strict=True)]
+        return frame_batch(pairs, self.net.tokenizer)
+
+
+def filter_logits(
+    logits: torch.Tensor, top_k: int | None = None, top_p: float | None = None
+) -> torch.Tensor:
+    """Logits ``[..., V]`` with everything outside the top-k and the nucleus set to -inf."""
+    if top_k is not None and 0 < top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and 0 < top_p < 1:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        probs = torch.softmax(sorted_logits, dim=-1)
+        # Drop a token when the tokens before it already hold top_p of the mass.
+        drop = (probs.cumsum(-1) - probs) >= top_p
+        sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+    return logits
+
+
+def sample_tokens(
+    logits: torch.Tensor,
+    generator: torch.Generator,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+) -> torch.Tensor:
+    """Draw one token per position from ``logits [..., V]`` (argmax at temperature 0)."""
+    if temperature <= 0:
+        return logits.argmax(-1)
+    filtered = filter_logits(logits / temperature, top_k, top_p)
+    probs = torch.softmax(filtered, dim=-1)
+    flat = probs.reshape(-1, probs.shape[-1])
+    drawn = torch.multinomial(flat, 1, generator=generator)
+    return drawn.reshape(probs.shape[:-1])
+
+
+class eval_mode:  # lowercase: used like torch.no_grad
+    """Run a module in eval mode (no dropout) and restore its previous mode afterwards."""
+
+    def __init__(self, module: nn.Module) -> None:
+        self.module = module
+        self.was_training = module.training
+
+    def __enter__(self) -> None:
+        self.module.eval()
+
+    def __exit__(self, *exc: object) -> None:
+        self.module.train(self.was_training)

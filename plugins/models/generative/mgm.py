@@ -1,0 +1,128 @@
+"""``mgm-small``: a masked generative transformer over spectral tokens (MaskGIT-style).
+
+Every token (frame x bin) can be masked. A frame enters the network as its decoded values
+with masked bins zeroed plus a mask indicator per bin, added to the encoded degraded input;
+a bidirectional transformer predicts every bin's token. Training masks a ratio
+``cos(pi/2 * r)``, ``r ~ U(0, 1)``, of the tokens (the cosine schedule). Decoding starts fully
+masked and, over ``steps`` iterations, samples every masked token (temperature, top-k,
+nucleus) and keeps the most confident ones, leaving ``cos(pi/2 * (k+1)/steps)`` masked.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import FrameNet, GenerativeModel, eval_mode, sample_tokens
+from .data import FrameBatch
+from .nets import ConditionEncoder, NetConfig, Transformer
+from .tokenizer import SpectralTokenizer
+
+
+class MGMNet(FrameNet):
+    def __init__(self, cfg: NetConfig, tokenizer: SpectralTokenizer) -> None:
+        super().__init__(cfg, tokenizer)
+        bins, levels = tokenizer.n_bins, tokenizer.levels
+        self.cond = ConditionEncoder(bins, cfg)
+        self.inp = nn.Linear(2 * bins, cfg.d_model)
+        self.body = Transformer(cfg)
+        self.head = nn.Linear(cfg.d_model, bins * levels)
+
+    def forward(
+        self, cond: torch.Tensor, tokens: torch.Tensor, masked: torch.Tensor, valid: torch.Tensor
+    ) -> torch.Tensor:
+        """Logits ``[B, T, bins, levels]``; ``masked [B, T, bins]`` hides those tokens."""
+        values = self.tokenizer.decode(tokens) * (~masked)
+        x = self.cond(cond, valid) + self.inp(torch.cat([values, masked.float()], dim=-1))
+        h = self.body(x, key_padding=~valid)
+        b, t, _ = h.shape
+        return self.head(h).view(b, t, self.tokenizer.n_bins, self.tokenizer.levels)
+
+    def random_mask(self, shape: torch.Size, generator: torch.Generator) -> torch.Tensor:
+        ratio = torch.cos(math.pi / 2 * torch.rand(shape[0], generator=generator))
+        return torch.rand(shape, generator=generator) < ratio[:, None, None]
+
+    def training_loss(self, batch: FrameBatch, generator: torch.Generator) -> torch.Tensor:
+        tokens = self.tokenizer.encode(batch.target)
+        masked = self.random_mask(tokens.shape, generator)
+        logits = self(batch.cond, tokens, masked, batch.valid)
+        loss = F.cross_entropy(logits.permute(0, 3, 1, 2), tokens, reduction="none")
+        weight = (masked & batch.valid[..., None]).float()
+        return (loss * weight).sum() / weight.sum().clamp_min(1.0)
+
+    def token_logprob(self, batch: FrameBatch, masked: torch.Tensor) -> torch.Tensor:
+        """Summed log-probability ``[B]`` of the target tokens at the ``masked`` positions."""
+        tokens = self.tokenizer.encode(batch.target)
+        logp = torch.log_softmax(self(batch.cond, tokens, masked, batch.valid), dim=-1)
+        picked = logp.gather(-1, tokens[..., None])[..., 0]  # [B, T, bins]
+        keep = masked & batch.valid[..., None]
+        return (picked * keep).sum((-1, -2))
+
+    def generate(
+        self, cond: torch.Tensor, generator: torch.Generator, settings: Mapping[str, Any]
+    ) -> torch.Tensor:
+        b, t, bins = cond.shape
+        steps = int(settings.get("steps", 20))
+        valid = torch.ones(b, t, dtype=torch.bool)
+        tokens = torch.zeros(b, t, bins, dtype=torch.long)
+        masked = torch.ones(b, t, bins, dtype=torch.bool)
+        total = t * bins
+        for k in range(steps):
+            logits = self(cond, tokens, masked, valid)
+            drawn = sample_tokens(
+                logits,
+                generator,
+                float(settings.get("temperature", 1.0)),
+                settings.get("top_k"),
+                settings.get("top_p"),
+            )
+            probs = torch.softmax(logits, dim=-1).gather(-1, drawn[..., None])[..., 0]
+            tokens = torch.where(masked, drawn, tokens)
+            remaining = math.floor(total * math.cos(math.pi / 2 * (k + 1) / steps))
+            if remaining <= 0:
+                masked = torch.zeros_like(masked)
+                break
+            # Keep the most confident new tokens; re-mask the rest (never unmask-then-remask
+            # a token fixed in an earlier step).
+            confidence = torch.where(masked, probs, torch.full_like(probs, math.inf))
+            flat = confidence.reshape(b, -1)
+            threshold = torch.kthvalue(flat, remaining, dim=-1).values
+            masked = (flat <= threshold[:, None]).reshape(b, t, bins) & masked
+        return self.tokenizer.decode(tokens)
+
+
+class MGMSmall(GenerativeModel):
+    """Masked generative transformer over per-bin spectral tokens (small enough for a CPU).
+
+    Sampling options: ``steps`` (20), ``temperature`` (1.0), ``top_k`` (none), ``top_p`` (0.9).
+    """
+
+    name = "mgm-small"
+    version = "1"
+    paradigm = "mgm"
+    net_class = MGMNet
+    default_sampling: ClassVar[dict[str, Any]] = {
+        "steps": 20,
+        "temperature": 1.0,
+        "top_k": None,
+        "top_p": 0.9,
+    }
+    candidate_sampling: ClassVar[dict[str, Any]] = {
+        "steps": [10, 40],
+        "temperature": 1.0,
+        "top_k": None,
+        "top_p": 0.9,
+    }
+
+    def sequence_logprob(self, batch: FrameBatch, masked: torch.Tensor) -> torch.Tensor:
+        """Summed log-probability ``[B]`` of the output's tokens at the ``masked [B, T, bins]``
+        positions, given the unmasked ones; padding never counts. Dropout is off."""
+        net = self.trainable_module()
+        assert isinstance(net, MGMNet)
+        with eval_mode(net):
+            return net.token_logprob(batch, masked)
