@@ -582,6 +582,11 @@ def train(
         )
     finally:
         bar.close()
+    if not manifest.get("steps"):
+        raise GensrError(
+            f"training of {model} stopped before its first step (is --max-minutes 0?); "
+            f"nothing was written to {out}"
+        )
     click.echo(
         f"trained {model}: {manifest.get('steps')} steps in {manifest.get('train_minutes')} min, "
         f"{manifest.get('parameters')} parameters; checkpoint in {out} "

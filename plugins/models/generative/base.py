@@ -127,6 +127,12 @@ class GenerativeModel(RestorationModel, AlignablePolicy):
                 f"model {self.name!r} has no option {', '.join(unknown)}; available options: "
                 f"{', '.join(sorted(known))}"
             )
+        ranged = sorted(k for k, v in options.items() if isinstance(v, (list, tuple, dict)))
+        if ranged:
+            raise ConfigError(
+                f"model option(s) {', '.join(ranged)} of {self.name!r} must be single values "
+                "(ranges are for candidate sampling: pass them in `sample(..., sampling=...)`)"
+            )
         super().__init__(**options)
         self.net: FrameNet | None = None
         self._sha256: str | None = None
@@ -226,7 +232,12 @@ class GenerativeModel(RestorationModel, AlignablePolicy):
         seed: int,
         sampling: Mapping[str, Any] | None = None,
     ) -> list[list[Restoration]]:
-        """``n`` candidates per utterance with the paper's sampling settings (or ``sampling``)."""
+        """``n`` candidates per utterance with the paper's sampling settings.
+
+        ``candidate_sampling`` (the paper's settings; a ``[low, high]`` list is a range drawn
+        from per candidate) updated by ``sampling``; the model's own options apply to
+        ``restore`` only.
+        """
         self.setup()
         unknown = sorted(set(sampling or {}) - set(self.default_sampling))
         if unknown:

@@ -105,7 +105,7 @@ def train_net(
         return full
 
     start = time.perf_counter() - elapsed
-    running = 0.0
+    running, since_log = 0.0, 0
     log_every = int(recipe.get("log_every", 50))
     save_every = int(recipe.get("checkpoint_every", 250))
     manifest_out: dict[str, Any] = {}
@@ -127,17 +127,18 @@ def train_net(
             step += 1
             elapsed = time.perf_counter() - start
             running += loss.item()
+            since_log += 1
             if progress is not None:
                 progress(step, steps, loss.item())
             if step % log_every == 0 or step == steps:
                 val = validation_loss(net, validation, seed)
                 entry = {
                     "step": step,
-                    "loss": round(running / (step % log_every or log_every), 5),
+                    "loss": round(running / since_log, 5),
                     "val_loss": round(val, 5),
                     "minutes": round(elapsed / 60, 2),
                 }
-                running = 0.0
+                running, since_log = 0.0, 0
                 history.append(entry)
                 log.write(json.dumps(entry) + "\n")
                 log.flush()
