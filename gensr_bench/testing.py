@@ -456,7 +456,8 @@ def tiny_generative_net(
 ) -> FrameNet:
     """A randomly initialised tiny network of ``model_name`` (``ar-small``, ``mgm-small`` or
     ``fm-small``), in eval mode, on ``tokenizer`` (default: ``tiny_spectral_tokenizer()``) with
-    ``tiny_net_config(dropout)``. The weights depend only on ``seed`` (drawn under
+    ``tiny_net_config(dropout)``; zero-initialised weight matrices are drawn at random too.
+    The weights depend only on ``seed`` (drawn under
     ``torch.random.fork_rng``, so the caller's random state is untouched)."""
     import torch
 
@@ -469,6 +470,11 @@ def tiny_generative_net(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = classes[model_name].net_class(tiny_net_config(dropout), tokenizer)
+        # Zero-initialised layers (fm-small's residual head) get small random weights, so a
+        # test network's output depends on every part of it.
+        for param in net.parameters():
+            if param.dim() > 1 and not bool(param.any()):
+                torch.nn.init.normal_(param, std=0.05)
     net.eval()
     return net
 

@@ -42,6 +42,9 @@ class FMNet(FrameNet):
         )
         self.body = Transformer(cfg)
         self.head = nn.Linear(cfg.d_model, bins)
+        # Zero-initialised residual: the untrained model returns the degraded frames.
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
 
     def predict_clean(
         self,

@@ -31,6 +31,7 @@ from gensr_bench.testing import (
     noisy_utterance,
     tiny_generative_checkpoint,
     tiny_generative_net,
+    tiny_net_config,
     tiny_spectral_tokenizer,
     tiny_utterances,
     voiced_signal,
@@ -927,3 +928,26 @@ def test_cli_trains_a_tokenizer_and_a_model_and_runs_the_checkpoint(
     )
     assert cli(train, *zero) == 1
     assert "stopped before its first step" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- starting points
+
+
+def test_untrained_fm_returns_the_degraded_frames(tokenizer: SpectralTokenizer) -> None:
+    net = FMNet(tiny_net_config(), tokenizer).eval()
+    cond = torch.randn(1, 7, tokenizer.n_bins, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        out = net.generate(cond, torch.Generator().manual_seed(2), {"steps": 4, "cfg_scale": 2})
+    torch.testing.assert_close(out, cond)
+
+
+@pytest.mark.parametrize("net_class", [ARNet, MGMNet])
+def test_input_prior_favours_the_nearest_code_of_the_input(
+    net_class: type[Any], tokenizer: SpectralTokenizer
+) -> None:
+    net = net_class(tiny_net_config(), tokenizer)
+    cond = torch.randn(2, 5, tokenizer.n_bins, generator=torch.Generator().manual_seed(3))
+    prior = net.prior(cond)
+    assert prior.shape == (2, 5, tokenizer.n_bins, tokenizer.levels)
+    assert torch.equal(prior.argmax(-1), tokenizer.encode(cond))
+    assert bool((prior <= 0).all())
