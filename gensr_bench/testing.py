@@ -10,6 +10,7 @@ Everything here is small and fast: tiny synthetic audio, no weights, no network.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -496,3 +497,27 @@ def tiny_generative_checkpoint(
     net = tiny_generative_net(model_name, tokenizer, dropout=dropout, seed=seed)
     save_checkpoint(directory, model_name, net, {"note": "tiny test checkpoint"})
     return directory
+
+
+@contextlib.contextmanager
+def torch_threads(n: int = 1) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads, then restore the previous number.
+
+    For tests on tiny tensors: a second thread saves nothing there, and on a busy machine its
+    spin-waiting slows them down by an order of magnitude. Use it in a module fixture::
+
+        @pytest.fixture(autouse=True, scope="module")
+        def _one_torch_thread():
+            with torch_threads(1):
+                yield
+
+    Needs torch.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import FrameNet, GenerativeModel, InputPrior, eval_mode, sample_tokens
+from .base import FrameNet, GenerativeModel, eval_mode, sample_tokens
 from .data import FrameBatch
 from .nets import ConditionEncoder, NetConfig, Transformer
 from .tokenizer import SpectralTokenizer
@@ -31,12 +31,10 @@ class ARNet(FrameNet):
         self.bos = nn.Parameter(torch.zeros(cfg.d_model))
         self.body = Transformer(cfg)
         self.head = nn.Linear(cfg.d_model, bins * levels)
-        self.prior = InputPrior(tokenizer)
 
-    def _logits(self, h: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    def _logits(self, h: torch.Tensor) -> torch.Tensor:
         b, t, _ = h.shape
-        logits = self.head(h).view(b, t, self.tokenizer.n_bins, self.tokenizer.levels)
-        return logits + self.prior(cond)
+        return self.head(h).view(b, t, self.tokenizer.n_bins, self.tokenizer.levels)
 
     def forward(
         self, cond: torch.Tensor, tokens: torch.Tensor, valid: torch.Tensor
@@ -46,7 +44,7 @@ class ARNet(FrameNet):
         prev = self.prev(values[:, :-1])
         first = self.bos.expand(len(cond), 1, -1)
         x = self.cond(cond, valid) + torch.cat([first, prev], dim=1)
-        return self._logits(self.body(x, causal=True, key_padding=~valid), cond)
+        return self._logits(self.body(x, causal=True, key_padding=~valid))
 
     def training_loss(self, batch: FrameBatch, generator: torch.Generator) -> torch.Tensor:
         tokens = self.tokenizer.encode(batch.target)
@@ -73,7 +71,7 @@ class ARNet(FrameNet):
         for i in range(t):
             h = self.body.step(x, caches)
             tokens = sample_tokens(
-                self._logits(h, cond[:, i : i + 1])[:, 0],
+                self._logits(h)[:, 0],
                 generator,
                 float(settings.get("temperature", 1.0)),
                 settings.get("top_k"),

@@ -12,7 +12,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from gensr_bench import AlignablePolicy, RestorationModel
@@ -52,26 +51,6 @@ class FrameNet(nn.Module):
     ) -> torch.Tensor:
         """Normalised clean frames ``[B, T, bins]`` for degraded frames ``cond [B, T, bins]``."""
         raise NotImplementedError
-
-
-class InputPrior(nn.Module):
-    """Token logits that favour the codebook values nearest the degraded input's own value.
-
-    ``-w_f * (codebook[f, l] - y_f) ** 2`` per bin ``f`` and level ``l``, with a learnt width
-    ``w_f = softplus(a_f)`` (1.0 at the start). Added to a token model's logits it makes "copy
-    the input" the starting point, so training spends its steps on the corrections.
-    """
-
-    def __init__(self, tokenizer: SpectralTokenizer) -> None:
-        super().__init__()
-        self.tokenizer = [tokenizer]  # a reference, not a submodule (the net owns it)
-        self.raw_width = nn.Parameter(torch.full((tokenizer.n_bins,), 0.5413))
-
-    def forward(self, cond: torch.Tensor) -> torch.Tensor:
-        """Prior logits ``[..., bins, levels]`` for normalised degraded frames ``[..., bins]``."""
-        book = self.tokenizer[0].codebook
-        width = F.softplus(self.raw_width)[:, None]
-        return -width * (book - cond[..., None]).square()
 
 
 def save_checkpoint(

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import FrameNet, GenerativeModel, InputPrior, eval_mode, sample_tokens
+from .base import FrameNet, GenerativeModel, eval_mode, sample_tokens
 from .data import FrameBatch
 from .nets import ConditionEncoder, NetConfig, Transformer
 from .tokenizer import SpectralTokenizer
@@ -32,7 +32,6 @@ class MGMNet(FrameNet):
         self.inp = nn.Linear(2 * bins, cfg.d_model)
         self.body = Transformer(cfg)
         self.head = nn.Linear(cfg.d_model, bins * levels)
-        self.prior = InputPrior(tokenizer)
 
     def forward(
         self, cond: torch.Tensor, tokens: torch.Tensor, masked: torch.Tensor, valid: torch.Tensor
@@ -42,8 +41,7 @@ class MGMNet(FrameNet):
         x = self.cond(cond, valid) + self.inp(torch.cat([values, masked.float()], dim=-1))
         h = self.body(x, key_padding=~valid)
         b, t, _ = h.shape
-        logits = self.head(h).view(b, t, self.tokenizer.n_bins, self.tokenizer.levels)
-        return logits + self.prior(cond)
+        return self.head(h).view(b, t, self.tokenizer.n_bins, self.tokenizer.levels)
 
     def random_mask(self, shape: torch.Size, generator: torch.Generator) -> torch.Tensor:
         ratio = torch.cos(math.pi / 2 * torch.rand(shape[0], generator=generator))

@@ -939,15 +939,3 @@ def test_untrained_fm_returns_the_degraded_frames(tokenizer: SpectralTokenizer) 
     with torch.no_grad():
         out = net.generate(cond, torch.Generator().manual_seed(2), {"steps": 4, "cfg_scale": 2})
     torch.testing.assert_close(out, cond)
-
-
-@pytest.mark.parametrize("net_class", [ARNet, MGMNet])
-def test_input_prior_favours_the_nearest_code_of_the_input(
-    net_class: type[Any], tokenizer: SpectralTokenizer
-) -> None:
-    net = net_class(tiny_net_config(), tokenizer)
-    cond = torch.randn(2, 5, tokenizer.n_bins, generator=torch.Generator().manual_seed(3))
-    prior = net.prior(cond)
-    assert prior.shape == (2, 5, tokenizer.n_bins, tokenizer.levels)
-    assert torch.equal(prior.argmax(-1), tokenizer.encode(cond))
-    assert bool((prior <= 0).all())
