@@ -194,6 +194,7 @@ def cli(
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing run in --out.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the score cache.")
+@click.option("--save-audio", is_flag=True, help="Keep every scored output as OUT/audio/<id>.wav.")
 @click.option("--model-option", multiple=True, metavar="KEY=VALUE", help="Option for the model.")
 @click.option("--suite-option", multiple=True, metavar="KEY=VALUE", help="Option for the suite.")
 @click.option(
@@ -220,6 +221,7 @@ def run(
     resume: bool,
     overwrite: bool,
     no_cache: bool,
+    save_audio: bool,
     model_option: tuple[str, ...],
     suite_option: tuple[str, ...],
     suite_config: str | None,
@@ -251,6 +253,7 @@ def run(
         resume=resume,
         overwrite=overwrite,
         use_cache=not no_cache,
+        save_audio=save_audio,
         # Worker processes re-import local plugin files (from --plugins-dir or the env var).
         plugin_dirs=tuple(str(d.resolve()) for d in plugin_dirs_from_env(state.plugin_dirs)),
     )

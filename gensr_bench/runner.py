@@ -9,10 +9,12 @@ failures never stop a run: the affected outputs are ``None`` and the reason is k
 from __future__ import annotations
 
 import concurrent.futures as cf
+import hashlib
 import math
 import multiprocessing
 import os
 import pickle
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -67,6 +69,14 @@ class _Item:
         return self.resampled[key]
 
 
+def audio_file_name(utterance_id: str) -> str:
+    """A safe ``.wav`` file name for an utterance id (a hash keeps altered ids unique)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", utterance_id).lstrip(".")
+    if safe != utterance_id or not safe:
+        safe = f"{safe[:80]}-{hashlib.sha256(utterance_id.encode()).hexdigest()[:8]}"
+    return f"{safe}.wav"
+
+
 class BatchProcessor:
     """Restores and scores batches. One lives in each worker and loads its components once."""
 
@@ -75,10 +85,12 @@ class BatchProcessor:
         model: RestorationModel,
         metrics: Sequence[Metric],
         cache: ScoreCache | None = None,
+        audio_dir: str | Path | None = None,
     ) -> None:
         self.model = model
         self.metrics = list(metrics)
         self.cache = cache
+        self.audio_dir = None if audio_dir is None else Path(audio_dir)
         self.output_names = [name for m in self.metrics for name in m.outputs]
         self._ready: set[int] = set()
         self._setup_errors: dict[int, str] = {}
@@ -173,6 +185,18 @@ class BatchProcessor:
             if gain != 1.0:
                 item.flags["peak_normalised_gain"] = gain
             item.output = limited
+            if self.audio_dir is not None:
+                item.flags["audio"] = self._save(item.utterance.id, limited)
+
+    def _save(self, utterance_id: str, audio: Audio) -> str:
+        """Write the scored output as ``audio_dir/<id>.wav`` (float); returns the file name."""
+        assert self.audio_dir is not None
+        name = audio_file_name(utterance_id)
+        self.audio_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.audio_dir / f".tmp-{name}"
+        audio_ops.write_audio(tmp, audio)
+        tmp.replace(self.audio_dir / name)
+        return name
 
     def _model_input(self, item: _Item) -> Utterance:
         utt = item.utterance
@@ -359,6 +383,7 @@ def evaluate(
     skip: frozenset[str] | set[str] = frozenset(),
     cache: ScoreCache | None = None,
     plugin_dirs: Sequence[str] = (),
+    audio_dir: str | Path | None = None,
 ) -> Iterator[ScoredOutput]:
     """Restore and score every utterance not in ``skip``; yields results as they complete.
 
@@ -393,14 +418,14 @@ def evaluate(
 
     batches = _batched(numbered(), batch_size)
     if workers == 1:
-        processor = BatchProcessor(model, metrics, cache)
+        processor = BatchProcessor(model, metrics, cache, audio_dir)
         for batch in batches:
             yield from finish(processor.process(batch, seed))
         return
 
     if cache is not None:
         cache.prepare()  # workers then only read a database that already exists in WAL mode
-    payload = pickle.dumps(BatchProcessor(model, metrics, cache))
+    payload = pickle.dumps(BatchProcessor(model, metrics, cache, audio_dir))
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(
@@ -441,6 +466,8 @@ class RunOptions:
     use_cache: bool = True
     cache_path: str | None = None
     plugin_dirs: tuple[str, ...] = ()
+    #: Keep every scored output as ``OUT/audio/<id>.wav`` (named in ``flags.audio``).
+    save_audio: bool = False
 
 
 def run_config(
@@ -585,6 +612,7 @@ def run_suite(
             skip=done,
             cache=cache,
             plugin_dirs=options.plugin_dirs,
+            audio_dir=Path(out_dir) / "audio" if options.save_audio else None,
         ):
             store.write(scored)
             if on_output is not None:

@@ -366,3 +366,43 @@ def test_resampling_for_model_and_metrics_is_recorded():
         "test-native-level": "16000->44100",
     }
     assert scored.scores["snr_db"] is not None and scored.scores["level_db"] is not None
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_save_audio_keeps_each_scored_output(tmp_path, workers):
+    from gensr_bench.audio import read_audio
+    from gensr_bench.runner import audio_file_name
+
+    utts = [noisy_utterance("plain", 0.3, seed=1), noisy_utterance("odd/id:1", 0.3, seed=2)]
+    run_suite(
+        EchoModel(gain=4.0),
+        ListSuite(utts),
+        [LevelMetric()],
+        tmp_path / "run",
+        RunOptions(use_cache=False, save_audio=True, workers=workers, batch_size=1),
+    )
+    for scored, utt in zip(RunStore(tmp_path / "run").outputs(), utts, strict=True):
+        name = scored.flags["audio"]
+        assert name == audio_file_name(utt.id)
+        saved = read_audio(tmp_path / "run" / "audio" / name)
+        # What was saved is what was scored: the peak-normalised output.
+        expected = utt.degraded.samples * 4.0 * scored.flags["peak_normalised_gain"]
+        np.testing.assert_allclose(saved.samples, expected, atol=1e-6)
+        level = 10 * np.log10(np.mean(saved.samples.astype(np.float64) ** 2))
+        assert scored.scores["level_db"] == pytest.approx(level, abs=1e-4)
+    assert audio_file_name("plain") == "plain.wav"
+    assert audio_file_name("odd/id:1") != audio_file_name("odd_id_1")
+    assert "/" not in audio_file_name("../x") and not audio_file_name("../x").startswith(".")
+
+
+def test_without_save_audio_nothing_is_written(tmp_path):
+    run_suite(
+        EchoModel(),
+        ListSuite([noisy_utterance("a", 0.3, seed=1)]),
+        [LevelMetric()],
+        tmp_path / "run",
+        RunOptions(use_cache=False),
+    )
+    assert not (tmp_path / "run" / "audio").exists()
+    (scored,) = RunStore(tmp_path / "run").outputs()
+    assert "audio" not in scored.flags
