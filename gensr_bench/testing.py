@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gensr_bench.interfaces import Metric, RestorationModel, Suite
+from gensr_bench.interfaces import Metric, RestorationModel, Suite, item_seed
 from gensr_bench.records import Audio, Restoration, ScoredOutput, Utterance
 
 if TYPE_CHECKING:
@@ -108,6 +108,29 @@ class EchoModel(RestorationModel):
         for utt in batch:
             assert utt.degraded is not None
             audio = Audio(utt.degraded.samples * np.float32(gain), utt.degraded.sample_rate)
+            out.append(Restoration(utt.id, audio, self.name, seed))
+        return out
+
+
+class NoisyEchoModel(RestorationModel):
+    """Test model: the degraded input plus white noise drawn from ``item_seed(seed, id)``.
+
+    Option ``noise`` (default 0.01): the noise's standard deviation. Different seeds give
+    different outputs, so it stands in for a generative model's candidates.
+    """
+
+    name = "test-noisy-echo"
+    paradigm = "dsp"
+    sample_rate = 16000
+
+    def restore(self, batch: Sequence[Utterance], seed: int) -> list[Restoration]:
+        level = float(self.options.get("noise", 0.01))
+        out = []
+        for utt in batch:
+            assert utt.degraded is not None
+            rng = np.random.default_rng(item_seed(seed, utt.id))
+            noise = rng.standard_normal(len(utt.degraded.samples)).astype(np.float32) * level
+            audio = Audio(utt.degraded.samples + noise, utt.degraded.sample_rate)
             out.append(Restoration(utt.id, audio, self.name, seed))
         return out
 
