@@ -374,14 +374,24 @@ def sample_tokens(
     top_k: int | None = None,
     top_p: float | None = None,
 ) -> torch.Tensor:
-    """Draw one token per position from ``logits [..., V]`` (argmax at temperature 0)."""
+    """Draw one token per position from ``logits [..., V]`` (argmax at temperature 0).
+
+    Uses the Gumbel-max trick (the argmax of logits plus Gumbel noise is a draw from their
+    softmax), in sorted order so that top-k and nucleus filtering need no scatter: several
+    times faster than ``torch.multinomial`` on the ~10^5 positions of a spectrogram.
+    """
     if temperature <= 0:
         return logits.argmax(-1)
-    filtered = filter_logits(logits / temperature, top_k, top_p)
-    probs = torch.softmax(filtered, dim=-1)
-    flat = probs.reshape(-1, probs.shape[-1])
-    drawn = torch.multinomial(flat, 1, generator=generator)
-    return drawn.reshape(probs.shape[:-1])
+    values, order = torch.sort(logits / temperature, dim=-1, descending=True)
+    if top_k is not None and 0 < top_k < values.shape[-1]:
+        values[..., top_k:] = float("-inf")
+    if top_p is not None and 0 < top_p < 1:
+        probs = torch.softmax(values, dim=-1)
+        drop = (probs.cumsum(-1) - probs) >= top_p
+        values = values.masked_fill(drop, float("-inf"))
+    uniform = torch.rand(values.shape, generator=generator).clamp_(1e-10, 1.0)
+    pick = (values - torch.log(-torch.log(uniform))).argmax(-1, keepdim=True)
+    return order.gather(-1, pick)[..., 0]
 
 
 class eval_mode:  # lowercase: used like torch.no_grad

@@ -73,7 +73,7 @@ class MGMNet(FrameNet):
         masked = torch.ones(b, t, bins, dtype=torch.bool)
         total = t * bins
         for k in range(steps):
-            logits = self(cond, tokens, masked, valid)
+            logits = self(cond, tokens, masked, valid)[masked]  # [N masked, levels]
             drawn = sample_tokens(
                 logits,
                 generator,
@@ -81,15 +81,16 @@ class MGMNet(FrameNet):
                 settings.get("top_k"),
                 settings.get("top_p"),
             )
-            probs = torch.softmax(logits, dim=-1).gather(-1, drawn[..., None])[..., 0]
-            tokens = torch.where(masked, drawn, tokens)
+            logp = torch.log_softmax(logits, dim=-1).gather(-1, drawn[:, None])[:, 0]
+            tokens[masked] = drawn
             remaining = math.floor(total * math.cos(math.pi / 2 * (k + 1) / steps))
             if remaining <= 0:
                 masked = torch.zeros_like(masked)
                 break
-            # Keep the most confident new tokens; re-mask the rest (never unmask-then-remask
-            # a token fixed in an earlier step).
-            confidence = torch.where(masked, probs, torch.full_like(probs, math.inf))
+            # Keep the most confident new tokens; the least confident stay masked (a token
+            # fixed in an earlier step is never masked again).
+            confidence = torch.full(masked.shape, math.inf)
+            confidence[masked] = logp
             flat = confidence.reshape(b, -1)
             threshold = torch.kthvalue(flat, remaining, dim=-1).values
             masked = (flat <= threshold[:, None]).reshape(b, t, bins) & masked
