@@ -553,7 +553,7 @@ def train(
 
     reg = state.registries
     model_cls = reg.models.get(model)
-    if not getattr(model_cls, "trainable", False):
+    if not model_cls.trainable:
         from gensr_bench.errors import ConfigError
 
         trainable = sorted(name for name in reg.models.names() if reg.models.get(name).trainable)

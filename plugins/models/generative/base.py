@@ -22,10 +22,9 @@ from gensr_bench.records import Audio, Restoration, Utterance
 from . import features as ft
 from .data import FrameBatch, frame_batch
 from .nets import NetConfig, count_parameters
-from .tokenizer import SpectralTokenizer
+from .tokenizer import MANIFEST, SpectralTokenizer, write_artifact
 
 MODEL_FILE = "model.pt"
-MANIFEST = "manifest.json"
 SHIPPED = Path(__file__).parent / "checkpoints"
 
 
@@ -57,7 +56,6 @@ def save_checkpoint(
     directory: Path, model_name: str, net: FrameNet, manifest: Mapping[str, Any]
 ) -> str:
     """Write ``model.pt`` (half-precision weights) and ``manifest.json``; returns the sha256."""
-    directory.mkdir(parents=True, exist_ok=True)
     state = {
         k: (v.half() if v.is_floating_point() and not k.startswith("tokenizer.") else v)
         for k, v in net.state_dict().items()
@@ -68,22 +66,9 @@ def save_checkpoint(
         "tokenizer": net.tokenizer.state(),
         "state": state,
     }
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    data = buffer.getvalue()
-    tmp = directory / (MODEL_FILE + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(directory / MODEL_FILE)
-    digest = hashlib.sha256(data).hexdigest()
-    full = {
-        **manifest,
-        "model": model_name,
-        "sha256": digest,
-        "parameters": count_parameters(net) - count_parameters(net.tokenizer),
-        "size_bytes": len(data),
-    }
-    (directory / MANIFEST).write_text(json.dumps(full, indent=2, sort_keys=True) + "\n")
-    return digest
+    parameters = count_parameters(net) - count_parameters(net.tokenizer)
+    extra = {"model": model_name, "parameters": parameters}
+    return str(write_artifact(directory, MODEL_FILE, payload, {**manifest, **extra})["sha256"])
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
@@ -99,8 +84,8 @@ class GenerativeModel(RestorationModel, AlignablePolicy):
 
     Options: ``checkpoint`` (a folder with ``model.pt`` and ``manifest.json``; default: the
     checkpoint shipped with the package), ``gl_iterations`` (Griffin-Lim iterations, default
-    10) and the paradigm's sampling settings (see ``default_sampling``), which ``restore`` uses
-    and ``sample`` draws from when a setting is given as a ``[low, high]`` range.
+    10) and the paradigm's sampling settings for ``restore`` (see ``default_sampling``; single
+    values). ``sample`` uses ``candidate_sampling``, where a ``[low, high]`` list is a range.
     """
 
     sample_rate = 16000
@@ -119,14 +104,12 @@ class GenerativeModel(RestorationModel, AlignablePolicy):
         "warmup": 200,
     }
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # The core refuses any other option, naming these.
+        cls.accepted_options = ("checkpoint", "gl_iterations", *sorted(cls.default_sampling))
+
     def __init__(self, **options: Any) -> None:
-        known = {"checkpoint", "gl_iterations", *self.default_sampling}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise ConfigError(
-                f"model {self.name!r} has no option {', '.join(unknown)}; available options: "
-                f"{', '.join(sorted(known))}"
-            )
         ranged = sorted(k for k, v in options.items() if isinstance(v, (list, tuple, dict)))
         if ranged:
             raise ConfigError(
@@ -295,16 +278,15 @@ class GenerativeModel(RestorationModel, AlignablePolicy):
         from .training import train_net
 
         options = dict(options or {})
-        allowed = {*cls.train_defaults, "log_every", "checkpoint_every", *cls.net_options}
-        allowed |= {"tokenizer", "init", *cls.default_net.extra}
+        recipe_keys = {*cls.train_defaults, "log_every", "checkpoint_every"}
+        allowed = {*recipe_keys, *cls.net_options, "tokenizer", "init", *cls.default_net.extra}
         unknown = sorted(set(options) - allowed)
         if unknown:
             raise ConfigError(
                 f"model {cls.name!r} has no training option {', '.join(unknown)}; "
                 f"available: {', '.join(sorted(allowed))}"
             )
-        recipe = {**cls.train_defaults}
-        recipe.update({k: v for k, v in options.items() if k in recipe or k.endswith("_every")})
+        recipe = {**cls.train_defaults, **{k: options[k] for k in recipe_keys if k in options}}
         sizes = {k: options[k] for k in cls.net_options if k in options}
         extra = {**cls.default_net.extra}
         extra.update({k: options[k] for k in cls.default_net.extra if k in options})

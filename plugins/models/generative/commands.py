@@ -11,6 +11,7 @@ from typing import Any
 import click
 import numpy as np
 
+from gensr_bench.audio import limit_peak
 from gensr_bench.records import Audio, Restoration
 
 from .tokenizer import SpectralTokenizer, clean_frames, round_trip
@@ -36,9 +37,9 @@ def check_round_trip(
             "round_trip_degraded_phase": round_trip(tokenizer, ref, utt.degraded.samples),
         }
         for label, samples in versions.items():
-            peak = float(np.max(np.abs(samples))) if len(samples) else 0.0
-            samples = samples / peak * 0.99 if peak > 0.99 else samples
-            restoration = Restoration(utt.id, Audio(samples.astype(np.float32), 16000), label)
+            # Scored as the runner scores outputs: beyond full scale, scaled to peak 1.0.
+            audio, _ = limit_peak(Audio(np.asarray(samples, dtype=np.float32), 16000))
+            restoration = Restoration(utt.id, audio, label)
             for metric in metrics:
                 for key, value in metric.score_batch([restoration], [utt])[0].items():
                     rows.setdefault(label, {}).setdefault(key, []).append(value)

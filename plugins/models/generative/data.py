@@ -7,6 +7,7 @@ is used as it is: random crops of its (degraded, reference) pairs.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,6 +78,12 @@ class CropSampler:
                 "reference; training needs pairs (e.g. --suite synth-gsr-train)"
             )
         self.recipe: str | None = getattr(suite, "recipe", None) if redraw else None
+
+    def reseeded(self, seed: int) -> CropSampler:
+        """The same pool of speech (loaded once) with its own random stream."""
+        other = copy.copy(self)
+        other.rng = np.random.default_rng(seed)
+        return other
 
     def _crop(self, *signals: npt.NDArray[np.float32]) -> list[npt.NDArray[np.float32]]:
         n = len(signals[0])

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,27 @@ from gensr_bench.errors import ConfigError
 from . import features as ft
 
 TOKENIZER_FILE = "tokenizer.pt"
+MANIFEST = "manifest.json"
+
+
+def write_artifact(
+    directory: Path, filename: str, payload: Any, manifest: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Save ``payload`` with ``torch.save`` as ``directory/filename`` (atomically) and write
+    ``manifest.json`` beside it, completed with the file's ``sha256`` and ``size_bytes``.
+
+    Returns the manifest as written.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    data = buffer.getvalue()
+    tmp = directory / (filename + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(directory / filename)
+    full = {**manifest, "sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data)}
+    (directory / MANIFEST).write_text(json.dumps(full, indent=2, sort_keys=True) + "\n")
+    return full
 
 
 class SpectralTokenizer(torch.nn.Module):
@@ -106,18 +127,8 @@ class SpectralTokenizer(torch.nn.Module):
         return tokenizer
 
     def save(self, directory: Path, manifest: dict[str, Any]) -> Path:
-        directory.mkdir(parents=True, exist_ok=True)
-        buffer = io.BytesIO()
-        torch.save(self.state(), buffer)
-        data = buffer.getvalue()
-        (directory / TOKENIZER_FILE).write_bytes(data)
-        manifest = {
-            **manifest,
-            "kind": "tokenizer",
-            "levels": self.levels,
-            "sha256": hashlib.sha256(data).hexdigest(),
-        }
-        (directory / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        extra = {"kind": "tokenizer", "levels": self.levels}
+        write_artifact(directory, TOKENIZER_FILE, self.state(), {**manifest, **extra})
         return directory / TOKENIZER_FILE
 
     @classmethod

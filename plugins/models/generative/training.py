@@ -74,9 +74,7 @@ def train_net(
         generator.set_state(saved["generator"])
         step, elapsed, history = saved["step"], saved["elapsed"], saved["history"]
     sampler = CropSampler(suite, float(recipe["crop_s"]), seed + step)
-    validation = CropSampler(suite, float(recipe["crop_s"]), seed + 10**6).batch(
-        int(recipe["batch_size"]), net.tokenizer
-    )
+    validation = sampler.reseeded(seed + 10**6).batch(int(recipe["batch_size"]), net.tokenizer)
     log = (out_dir / LOG_FILE).open("a")
     base_manifest = dict(manifest or {})
 
