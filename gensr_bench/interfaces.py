@@ -208,6 +208,29 @@ class AlignablePolicy(ABC):
         """Flow models: per-sample velocity error ``Tensor[B]`` at times ``t`` and ``noise``."""
         raise NotImplementedError(f"{type(self).__name__} is not a flow-matching model")
 
+    @abstractmethod
+    def alignment_inputs(self, batch: Any, generators: Sequence[Any]) -> tuple[Any, ...]:
+        """The random arguments of the paradigm's term for a batch of ``2B`` outputs (the
+        chosen outputs of ``B`` pairs, then their rejected outputs, as built by
+        ``policy_batch``), drawn pair by pair from ``generators`` (one ``torch.Generator``
+        per pair, so a pair's draw never depends on the batch it is in).
+
+        AR: ``(positions,)``, every valid frame. MGM: ``(mask,)``, one random mask per pair
+        element. FM: ``(t, noise)``, one draw per pair shared by its chosen and rejected
+        output (Diffusion-DPO). The term is then ``sequence_logprob(batch, *inputs)`` or
+        ``velocity_error(batch, *inputs)``, and the reference sees the same inputs."""
+
+    def supervised_loss(self, batch: Any, generator: Any) -> Any:
+        """The model's own training loss on ``policy_batch`` pairs whose outputs are the
+        targets (scalar tensor): what the SFT baselines and the trainer's optional
+        supervised term on winners minimise."""
+        raise NotImplementedError(f"{type(self).__name__} has no supervised loss")
+
+    def save_trainable(self, directory: Path, manifest: Mapping[str, Any]) -> Path:
+        """Save the current weights of ``trainable_module()`` as a checkpoint folder that the
+        model (and ``--model DIR``) restores from; ``manifest`` is recorded with it."""
+        raise NotImplementedError(f"{type(self).__name__} cannot save its weights")
+
 
 class Suite(Component):
     """A set of utterances to evaluate on. Iteration is lazy so memory stays flat."""

@@ -11,6 +11,7 @@ Everything here is small and fast: tiny synthetic audio, no weights, no network.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gensr_bench.interfaces import Metric, RestorationModel, Suite, item_seed
-from gensr_bench.records import Audio, Restoration, ScoredOutput, Utterance
+from gensr_bench.records import Audio, PreferencePair, Restoration, ScoredOutput, Utterance
 
 if TYPE_CHECKING:
     from gensr_bench_plugins.models.generative.base import FrameNet
@@ -349,6 +350,35 @@ def write_plugin_file(directory: Path, source: str, stem: str | None = None) -> 
     return path
 
 
+@dataclasses.dataclass(frozen=True)
+class CliResult:
+    """What one ``gensr-bench`` command line gave: its exit code and what it printed."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def invoke_cli(args: Sequence[str]) -> CliResult:
+    """Run ``gensr-bench ARGS`` as a user does, with click's ``CliRunner`` capturing output.
+
+    Goes through ``gensr_bench.cli.main``, so plugin commands are registered (``--plugins-dir``
+    included), library errors become ``error: ...`` on stderr and exit codes are the real ones
+    (2 for unknown names and usage errors, 1 for other errors). Progress bars land in
+    ``stderr``. With click 8.1 stderr is mixed into ``stdout`` and ``stderr`` is empty.
+    """
+    from click.testing import CliRunner
+
+    from gensr_bench.cli import main
+
+    with CliRunner().isolation() as streams:
+        code = main(list(args))
+        out, err = streams[0], streams[1]
+        return CliResult(
+            code, out.getvalue().decode(), "" if err is None else err.getvalue().decode()
+        )
+
+
 def scored_output(
     index: int,
     scores: Mapping[str, float | None],
@@ -366,6 +396,56 @@ def scored_output(
         errors={k: "failed in test" for k, v in scores.items() if v is None},
         meta=dict(meta),
     )
+
+
+def sine(
+    frequency: float, seconds: float = 0.1, sample_rate: int = 16000, amplitude: float = 0.5
+) -> Audio:
+    """A float32 sine of ``frequency`` Hz, ``seconds`` long, peak ``amplitude``."""
+    t = np.arange(round(seconds * sample_rate)) / sample_rate
+    return Audio((amplitude * np.sin(2 * math.pi * frequency * t)).astype(np.float32), sample_rate)
+
+
+def tiny_preference_pairs(
+    n_inputs: int = 2,
+    pairs_per_input: int = 2,
+    *,
+    seconds: float = 0.1,
+    sample_rate: int = 16000,
+    model: str = "test-model",
+) -> tuple[list[PreferencePair], dict[str, Audio]]:
+    """Preference pairs over tiny sines, and the degraded input of each paired input.
+
+    Input ``i`` is ``utt-<i>`` (degraded: a sine of ``200 + 50 i`` Hz); its pair ``j`` prefers
+    candidate ``utt-<i>~c<2j>`` (seed ``2j``) to ``utt-<i>~c<2j+1>`` (seed ``2j+1``), every
+    candidate a sine of its own frequency and level. Scores (``dnsmos_ovrl``, ``estoi``) are
+    floats with long binary expansions, so an inexact round trip shows; criterion
+    ``("dnsmos_ovrl", "estoi")``. Returns ``(pairs, degraded)``, ``degraded`` keyed by input id.
+    """
+    pairs = []
+    degraded = {}
+    for i in range(n_inputs):
+        uid = f"utt-{i}"
+        degraded[uid] = sine(200.0 + 50.0 * i, seconds, sample_rate, amplitude=0.3)
+        for j in range(pairs_per_input):
+            restorations = []
+            for k in (2 * j, 2 * j + 1):
+                audio = sine(
+                    300.0 + 40.0 * i + 10.0 * k, seconds, sample_rate, amplitude=0.6 - 0.05 * k
+                )
+                restorations.append(Restoration(f"{uid}~c{k}", audio, model, seed=k))
+            chosen, rejected = restorations
+            pairs.append(
+                PreferencePair(
+                    input_id=uid,
+                    chosen=chosen,
+                    rejected=rejected,
+                    chosen_scores={"dnsmos_ovrl": 3.0 + 1 / 3 + 0.1 * j, "estoi": 0.9 / 7},
+                    rejected_scores={"dnsmos_ovrl": 2.0 + 1 / 7 + 0.1 * j, "estoi": 0.1 / 3},
+                    criterion=("dnsmos_ovrl", "estoi"),
+                )
+            )
+    return pairs, degraded
 
 
 def tiny_wavlm(*, xvector: bool = False, seed: int = 0, num_layers: int = 3) -> tuple[Any, Any]:
@@ -494,7 +574,7 @@ def tiny_generative_net(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = classes[model_name].net_class(tiny_net_config(dropout), tokenizer)
-        # Zero-initialised layers (fm-small's residual head) get small random weights, so a
+        # Zero-initialised layers (the spectral and residual heads) get small random weights, so a
         # test network's output depends on every part of it.
         for param in net.parameters():
             if param.dim() > 1 and not bool(param.any()):

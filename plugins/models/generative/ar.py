@@ -9,7 +9,7 @@ temperature 1.0 as in the paper).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -18,7 +18,7 @@ from torch import nn
 
 from .base import FrameNet, GenerativeModel, eval_mode, sample_tokens
 from .data import FrameBatch
-from .nets import ConditionEncoder, NetConfig, Transformer
+from .nets import ConditionEncoder, NetConfig, SpectralHead, Transformer, gaussian_logits
 from .tokenizer import SpectralTokenizer
 
 
@@ -30,11 +30,19 @@ class ARNet(FrameNet):
         self.prev = nn.Linear(bins, cfg.d_model)
         self.bos = nn.Parameter(torch.zeros(cfg.d_model))
         self.body = Transformer(cfg)
-        self.head = nn.Linear(cfg.d_model, bins * levels)
+        self.spectral = SpectralHead(cfg, tokenizer.std, widths=True)
+        self.residual = nn.Linear(cfg.d_model, bins * levels)
+        nn.init.zeros_(self.residual.weight)
+        nn.init.zeros_(self.residual.bias)
 
-    def _logits(self, h: torch.Tensor) -> torch.Tensor:
+    def _logits(self, h: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """Per-bin logits: a discretised Gaussian around the spectral head's estimate (which
+        follows the degraded frame ``cond`` bin by bin) plus free logits."""
         b, t, _ = h.shape
-        return self.head(h).view(b, t, self.tokenizer.n_bins, self.tokenizer.levels)
+        x, s = self.spectral(h, cond)
+        assert s is not None
+        residual = self.residual(h).view(b, t, self.tokenizer.n_bins, self.tokenizer.levels)
+        return gaussian_logits(x, s, self.tokenizer.codebook, residual)
 
     def forward(
         self, cond: torch.Tensor, tokens: torch.Tensor, valid: torch.Tensor
@@ -44,7 +52,7 @@ class ARNet(FrameNet):
         prev = self.prev(values[:, :-1])
         first = self.bos.expand(len(cond), 1, -1)
         x = self.cond(cond, valid) + torch.cat([first, prev], dim=1)
-        return self._logits(self.body(x, causal=True, key_padding=~valid))
+        return self._logits(self.body(x, causal=True, key_padding=~valid), cond)
 
     def training_loss(self, batch: FrameBatch, generator: torch.Generator) -> torch.Tensor:
         tokens = self.tokenizer.encode(batch.target)
@@ -71,7 +79,7 @@ class ARNet(FrameNet):
         for i in range(t):
             h = self.body.step(x, caches)
             tokens = sample_tokens(
-                self._logits(h)[:, 0],
+                self._logits(h, cond[:, i : i + 1])[:, 0],
                 generator,
                 float(settings.get("temperature", 1.0)),
                 settings.get("top_k"),
@@ -91,11 +99,18 @@ class ARSmall(GenerativeModel):
     """
 
     name = "ar-small"
-    version = "1"
+    version = "2"
     paradigm = "ar"
     net_class = ARNet
     default_sampling: ClassVar[dict[str, Any]] = {"temperature": 1.0, "top_k": 25, "top_p": 0.8}
     candidate_sampling: ClassVar[dict[str, Any]] = {"temperature": 1.0, "top_k": 25, "top_p": 0.8}
+
+    def alignment_inputs(
+        self, batch: FrameBatch, generators: Sequence[torch.Generator]
+    ) -> tuple[torch.Tensor]:
+        """``(positions,)``: every valid frame (AR's term has no randomness)."""
+        self.pair_lengths(batch, len(generators))
+        return (batch.valid.clone(),)
 
     def sequence_logprob(self, batch: FrameBatch, positions: torch.Tensor) -> torch.Tensor:
         """Summed log-probability ``[B]`` of the output's tokens at the target ``positions``.

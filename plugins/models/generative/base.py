@@ -291,8 +291,9 @@ class GenerativeModel(RestorationModel, AlignablePolicy):
         extra = {**cls.default_net.extra}
         extra.update({k: options[k] for k in cls.default_net.extra if k in options})
         cfg = NetConfig.from_dict({**cls.default_net.to_dict(), **sizes, "extra": extra})
+        warm: dict[str, Any] = {}
         if options.get("init"):
-            net = cls(checkpoint=options["init"]).load_net(Path(options["init"]))
+            net, warm = cls.warm_start(Path(options["init"]), sizes)
         else:
             tokenizer_dir = Path(options.get("tokenizer") or shipped_checkpoint("tokenizer"))
             net = cls.net_class(cfg, SpectralTokenizer.load(tokenizer_dir))
@@ -303,6 +304,7 @@ class GenerativeModel(RestorationModel, AlignablePolicy):
             "suite_fingerprint": suite.fingerprint(),
             "code": git_commit(),
             "seed": seed,
+            **({"init": warm} if warm else {}),
         }
         return train_net(
             net,
@@ -317,12 +319,82 @@ class GenerativeModel(RestorationModel, AlignablePolicy):
             progress=progress,
         )
 
+    @classmethod
+    def warm_start(
+        cls, directory: Path, sizes: Mapping[str, Any]
+    ) -> tuple[FrameNet, dict[str, Any]]:
+        """A network of the checkpoint's sizes and tokenizer, with every tensor of the
+        checkpoint whose name and shape match copied in (the rest is freshly initialised, so
+        a checkpoint of an earlier version of the network still gives a head start).
+
+        Returns the network and a record for the manifest (folder, checkpoint sha256,
+        the steps and minutes it was trained, how many tensors were copied and which not).
+        """
+        file = directory / MODEL_FILE
+        if not file.is_file():
+            raise ConfigError(f"init={directory}: no {MODEL_FILE} there")
+        if sizes:
+            raise ConfigError(
+                f"init={directory} fixes the network sizes; drop {', '.join(sorted(sizes))}"
+            )
+        data = file.read_bytes()
+        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        if payload.get("model") != cls.name:
+            raise ConfigError(
+                f"init={directory} holds a {payload.get('model')!r} checkpoint, not {cls.name!r}"
+            )
+        tokenizer = SpectralTokenizer.from_state(payload["tokenizer"])
+        net = cls.net_class(NetConfig.from_dict(payload["net"]), tokenizer)
+        own = net.state_dict()
+        matched = {
+            k: v.float()
+            for k, v in payload["state"].items()
+            if k in own and own[k].shape == v.shape and not k.startswith("tokenizer.")
+        }
+        net.load_state_dict(matched, strict=False)
+        previous = read_manifest(directory)
+        record = {
+            "checkpoint": str(directory),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "steps": previous.get("steps"),
+            "train_minutes": previous.get("train_minutes"),
+            "training_command": previous.get("training_command"),
+            "tensors_copied": len(matched),
+            "tensors_new": sorted(
+                k for k in own if k not in matched and not k.startswith("tokenizer.")
+            ),
+        }
+        return net, record
+
     # -- alignment ----------------------------------------------------------------------------
     def trainable_module(self) -> nn.Module:
         """The network DPO updates (loaded on first use)."""
         self.setup()
         assert self.net is not None
         return self.net
+
+    def supervised_loss(self, batch: FrameBatch, generator: torch.Generator) -> torch.Tensor:
+        """The network's training loss with ``batch.target`` as the clean frames (dropout as
+        in training: call it with the module in train mode)."""
+        return self.trainable_module().training_loss(batch, generator)  # type: ignore[operator]
+
+    def save_trainable(self, directory: Path, manifest: Mapping[str, Any]) -> Path:
+        """A checkpoint folder of the current network that ``--model DIR`` restores."""
+        net = self.trainable_module()
+        assert isinstance(net, FrameNet)
+        base = {"base_checkpoint_sha256": self.checkpoint_hash()}
+        self._sha256 = None
+        save_checkpoint(directory, self.name, net, {**base, **manifest})
+        return directory
+
+    @staticmethod
+    def pair_lengths(batch: FrameBatch, pairs: int) -> list[int]:
+        """Valid frames of each pair (the longer of its chosen and rejected output) for a
+        ``policy_batch`` of ``2 * pairs`` outputs (chosen ones first)."""
+        if len(batch) != 2 * pairs:
+            raise ValueError(f"a batch of {len(batch)} outputs cannot hold {pairs} pairs")
+        lengths = batch.valid.sum(-1)
+        return [int(max(lengths[i], lengths[i + pairs])) for i in range(pairs)]
 
     def policy_batch(self, degraded: Sequence[Audio], outputs: Sequence[Audio]) -> FrameBatch:
         """Frames of (degraded input, model output) pairs, for ``sequence_logprob`` and co."""

@@ -12,7 +12,7 @@ degraded input), which training drops with probability ``cond_drop``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -20,7 +20,7 @@ from torch import nn
 
 from .base import FrameNet, GenerativeModel, eval_mode
 from .data import FrameBatch
-from .nets import ConditionEncoder, NetConfig, Transformer, time_embedding
+from .nets import ConditionEncoder, NetConfig, SpectralHead, Transformer, time_embedding
 from .tokenizer import SpectralTokenizer
 
 SIGMA = 0.5
@@ -41,10 +41,10 @@ class FMNet(FrameNet):
             nn.Linear(cfg.d_model, cfg.d_model), nn.GELU(), nn.Linear(cfg.d_model, cfg.d_model)
         )
         self.body = Transformer(cfg)
-        self.head = nn.Linear(cfg.d_model, bins)
-        # Zero-initialised residual: the untrained model returns the degraded frames.
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
+        # The clean frame follows the degraded one bin by bin through a learned suppression
+        # rule (see SpectralHead); the noisy path state x_t only steers that rule, so the
+        # sampling noise cannot reach the output as independent per-bin noise.
+        self.spectral = SpectralHead(cfg, tokenizer.std)
 
     def predict_clean(
         self,
@@ -58,7 +58,7 @@ class FMNet(FrameNet):
         c = torch.where(use_cond[:, None, None], self.cond(y, valid), self.null)
         temb = self.time(time_embedding(t, self.cfg.d_model))[:, None]
         h = self.body(self.inp(x_t) + c + temb, key_padding=~valid)
-        return y + self.head(h)
+        return self.spectral(h, y)[0]
 
     def path(
         self, batch: FrameBatch, t: torch.Tensor, noise: torch.Tensor
@@ -121,11 +121,27 @@ class FMSmall(GenerativeModel):
     """
 
     name = "fm-small"
-    version = "1"
+    version = "2"
     paradigm = "fm"
     net_class = FMNet
     default_sampling: ClassVar[dict[str, Any]] = {"steps": 20, "cfg_scale": 1.0}
     candidate_sampling: ClassVar[dict[str, Any]] = {"steps": [10, 40], "cfg_scale": [1.0, 3.0]}
+
+    def alignment_inputs(
+        self, batch: FrameBatch, generators: Sequence[torch.Generator]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(t, noise)``: one draw per pair, shared by its chosen and rejected output."""
+        pairs = len(generators)
+        lengths = self.pair_lengths(batch, pairs)
+        t = torch.zeros(2 * pairs)
+        noise = torch.zeros(batch.cond.shape)
+        for i, generator in enumerate(generators):
+            t_i = torch.rand(1, generator=generator)
+            drawn = torch.randn((lengths[i], noise.shape[-1]), generator=generator)
+            for j in (i, i + pairs):
+                t[j] = t_i
+                noise[j, : lengths[i]] = drawn
+        return t, noise
 
     def velocity_error(
         self, batch: FrameBatch, t: torch.Tensor, noise: torch.Tensor

@@ -11,7 +11,7 @@ nucleus) and keeps the most confident ones, leaving ``cos(pi/2 * (k+1)/steps)`` 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -20,7 +20,7 @@ from torch import nn
 
 from .base import FrameNet, GenerativeModel, eval_mode, sample_tokens
 from .data import FrameBatch
-from .nets import ConditionEncoder, NetConfig, Transformer
+from .nets import ConditionEncoder, NetConfig, SpectralHead, Transformer, gaussian_logits
 from .tokenizer import SpectralTokenizer
 
 
@@ -31,7 +31,10 @@ class MGMNet(FrameNet):
         self.cond = ConditionEncoder(bins, cfg)
         self.inp = nn.Linear(2 * bins, cfg.d_model)
         self.body = Transformer(cfg)
-        self.head = nn.Linear(cfg.d_model, bins * levels)
+        self.spectral = SpectralHead(cfg, tokenizer.std, widths=True)
+        self.residual = nn.Linear(cfg.d_model, bins * levels)
+        nn.init.zeros_(self.residual.weight)
+        nn.init.zeros_(self.residual.bias)
 
     def forward(
         self, cond: torch.Tensor, tokens: torch.Tensor, masked: torch.Tensor, valid: torch.Tensor
@@ -41,7 +44,10 @@ class MGMNet(FrameNet):
         x = self.cond(cond, valid) + self.inp(torch.cat([values, masked.float()], dim=-1))
         h = self.body(x, key_padding=~valid)
         b, t, _ = h.shape
-        return self.head(h).view(b, t, self.tokenizer.n_bins, self.tokenizer.levels)
+        x, s = self.spectral(h, cond)
+        assert s is not None
+        residual = self.residual(h).view(b, t, self.tokenizer.n_bins, self.tokenizer.levels)
+        return gaussian_logits(x, s, self.tokenizer.codebook, residual)
 
     def random_mask(self, shape: torch.Size, generator: torch.Generator) -> torch.Tensor:
         ratio = torch.cos(math.pi / 2 * torch.rand(shape[0], generator=generator))
@@ -104,7 +110,7 @@ class MGMSmall(GenerativeModel):
     """
 
     name = "mgm-small"
-    version = "1"
+    version = "2"
     paradigm = "mgm"
     net_class = MGMNet
     default_sampling: ClassVar[dict[str, Any]] = {
@@ -119,6 +125,25 @@ class MGMSmall(GenerativeModel):
         "top_k": None,
         "top_p": 0.9,
     }
+
+    def alignment_inputs(
+        self, batch: FrameBatch, generators: Sequence[torch.Generator]
+    ) -> tuple[torch.Tensor]:
+        """``(mask,)``: one random mask per pair element (chosen, then rejected, from the
+        pair's generator), its ratio drawn from the training schedule, at least one token."""
+        pairs = len(generators)
+        self.pair_lengths(batch, pairs)
+        lengths = batch.valid.sum(-1)
+        mask = torch.zeros(batch.cond.shape, dtype=torch.bool)
+        for i, generator in enumerate(generators):
+            for j in (i, i + pairs):
+                n = int(lengths[j])
+                ratio = math.cos(math.pi / 2 * float(torch.rand(1, generator=generator)))
+                drawn = torch.rand((n, mask.shape[-1]), generator=generator) < ratio
+                if n and not bool(drawn.any()):
+                    drawn.view(-1)[0] = True
+                mask[j, :n] = drawn
+        return (mask,)
 
     def sequence_logprob(self, batch: FrameBatch, masked: torch.Tensor) -> torch.Tensor:
         """Summed log-probability ``[B]`` of the output's tokens at the ``masked [B, T, bins]``

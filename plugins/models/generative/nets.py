@@ -130,6 +130,70 @@ class ConditionEncoder(nn.Module):
         return (h + F.gelu(self.conv2(h))).transpose(1, 2)
 
 
+class SpectralHead(nn.Module):
+    """Per-bin estimate of the clean frame from a frame state and the degraded frame.
+
+    A state ``h [B, T, D]`` alone can only describe a frame through a ``D``-dimensional
+    bottleneck, which cannot follow the harmonic fine structure of speech bin by bin (issue 5
+    measured the resulting over-smoothing: the clean spectrum smoothed over 5 bins drops
+    DNSMOS SIG from 3.0 to 1.9). This head takes the fine structure from the degraded frame
+    ``y`` and lets the state steer a learned suppression rule, like a Wiener filter whose noise
+    floor is estimated by the network, plus an additive correction for what suppression cannot
+    restore (missing bands, lost level). All in normalised units of the tokenizer (``std`` per
+    bin converts to nats)::
+
+        x = y + logsigmoid(2 * std * (y - n)) / std + r
+
+    where ``n`` (the floor) and ``r`` (the correction) are linear in ``h``. With ``widths``,
+    the head also gives a per-bin spread ``s > 0`` for the token models' distributions.
+    """
+
+    def __init__(self, cfg: NetConfig, std: torch.Tensor, widths: bool = False) -> None:
+        super().__init__()
+        bins = len(std)
+        self.std: torch.Tensor
+        self.register_buffer("std", std.clone().float().clamp_min(1e-3), persistent=False)
+        self.floor = nn.Linear(cfg.d_model, bins)
+        self.resid = nn.Linear(cfg.d_model, bins)
+        # At initialisation: the floor 3 std below the clean mean, no correction.
+        nn.init.zeros_(self.floor.weight)
+        nn.init.constant_(self.floor.bias, -3.0)
+        nn.init.zeros_(self.resid.weight)
+        nn.init.zeros_(self.resid.bias)
+        self.width = nn.Linear(cfg.d_model, bins) if widths else None
+        if self.width is not None:
+            nn.init.zeros_(self.width.weight)
+            nn.init.constant_(self.width.bias, 0.0)
+
+    @torch.no_grad()
+    def pass_through_(self) -> SpectralHead:
+        """Make the estimate equal the degraded frame (no suppression, no correction)."""
+        for layer in (self.floor, self.resid):
+            layer.weight.zero_()
+            layer.bias.zero_()
+        self.floor.bias.fill_(-1e4)
+        return self
+
+    def forward(self, h: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(x, s)``: the estimate ``[B, T, bins]`` and the spread (or None)."""
+        std: torch.Tensor = self.std
+        gain = F.logsigmoid(2 * std * (y - self.floor(h))) / std
+        x = y + gain + self.resid(h)
+        if self.width is None:
+            return x, None
+        return x, F.softplus(self.width(h)) + 0.02
+
+
+def gaussian_logits(
+    x: torch.Tensor, s: torch.Tensor, codebook: torch.Tensor, residual: torch.Tensor
+) -> torch.Tensor:
+    """Logits ``[B, T, bins, levels]`` of a per-bin discretised Gaussian around ``x`` with
+    spread ``s`` (both ``[B, T, bins]``) over the bins' ``codebook [bins, levels]`` values,
+    plus free ``residual`` logits of the same shape."""
+    z = (codebook - x[..., None]) / s[..., None]
+    return residual - 0.5 * z.square()
+
+
 def time_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     """Sinusoidal embedding ``[B, dim]`` of flow times ``t [B]`` in [0, 1]."""
     half = dim // 2
