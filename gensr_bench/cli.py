@@ -100,6 +100,8 @@ class _State:
 
     def __init__(self, plugin_dirs: tuple[str, ...]) -> None:
         self.plugin_dirs = plugin_dirs
+        #: The arguments ``main`` was called with (recorded in manifests); None outside it.
+        self.argv: tuple[str, ...] | None = None
         self._pm: Any = None
         self._registries: Any = None
 
@@ -717,6 +719,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point: runs the CLI and maps GensrError to messages and exit codes."""
     args = list(sys.argv[1:] if argv is None else argv)
     state = _State(_early_plugin_dirs(args))
+    state.argv = tuple(args)
     try:
         state.pm.hook.gensr_register_commands(cli=cli)
         cli.main(args=args, obj=state, standalone_mode=False)

@@ -54,7 +54,14 @@ class CandidateSuite(Suite):
         return len(self.suite) * self.n
 
     def config(self) -> dict[str, Any]:
-        return {**self.suite.config(), "limit": self.suite.limit, "candidates": self.n}
+        # ``suite_limit``: a run's config overwrites ``limit`` with this wrapper's own (None),
+        # and `gensr-bench pairs build` needs the source suite's to rebuild it.
+        return {
+            **self.suite.config(),
+            "limit": self.suite.limit,
+            "suite_limit": self.suite.limit,
+            "candidates": self.n,
+        }
 
     def fingerprint(self) -> str:
         return f"{self.suite.fingerprint()}x{self.n}"

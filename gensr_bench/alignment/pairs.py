@@ -26,7 +26,7 @@ import random
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from gensr_bench.errors import ConfigError
 from gensr_bench.interfaces import item_seed
@@ -39,6 +39,22 @@ GROUND_TRUTH: Final = "ground-truth"
 WINNERS: Final = (MODEL_WINNER, GROUND_TRUTH)
 #: How :func:`unanimous_pairs` chooses pairs under ``max_pairs``.
 SELECTIONS: Final = ("margin", "random")
+
+
+class ScoredPair(Protocol):
+    """What :func:`pair_stats` reads of a pair: its input and both candidates' scores.
+
+    A :class:`~gensr_bench.records.PreferencePair` is one; so is a row of a saved preference
+    dataset read without its audio (``gensr-bench pairs stats``)."""
+
+    @property
+    def input_id(self) -> str: ...
+
+    @property
+    def chosen_scores(self) -> Mapping[str, float | None]: ...
+
+    @property
+    def rejected_scores(self) -> Mapping[str, float | None]: ...
 
 
 @dataclass(frozen=True)
@@ -300,7 +316,7 @@ def _ground_truth_pairs(
 
 
 def pair_stats(
-    pairs: Sequence[PreferencePair],
+    pairs: Sequence[ScoredPair],
     criterion: Sequence[str],
     *,
     directions: Mapping[str, bool] | None = None,

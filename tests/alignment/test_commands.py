@@ -1,0 +1,394 @@
+"""`gensr-bench align` and `gensr-bench pairs build|stats` on tiny models, suites and metrics.
+
+Every command runs as a user types it (``invoke_cli``: click's CliRunner around ``main``).
+The suite (``test-toy``) and the metrics (``test-level``: ``level_db``, ``test-snr``:
+``snr_db``) come from the toy plugin folder; the models are tiny random generative
+checkpoints. Expected counts are derived from the candidates' own scores by brute force.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gensr_bench.alignment.dataset import decode_row_audio, load_preference_dataset
+from gensr_bench.store import RunStore
+from gensr_bench.testing import (
+    ToySuite,
+    invoke_cli,
+    tiny_generative_checkpoint,
+    tiny_spectral_tokenizer,
+    torch_threads,
+)
+
+TOY_PLUGINS = Path(__file__).parents[1] / "fixtures" / "toy_plugins"
+INPUTS, CANDIDATES, SECONDS = 3, 3, 0.5
+SUITE = [
+    "--suite",
+    "test-toy",
+    "--suite-option",
+    f"size={INPUTS}",
+    "--suite-option",
+    f"seconds={SECONDS}",
+]
+TRAIN = ["--align-option", "batch_size=2", "--align-option", "log_every=1"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread() -> Iterator[None]:
+    with torch_threads(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("base")
+    tokenizer = tiny_spectral_tokenizer()
+    return {
+        name: tiny_generative_checkpoint(root / name, name, tokenizer)
+        for name in ("ar-small", "fm-small")
+    }
+
+
+def align(model: Path, out: Path, *extra: str, metrics: str = "level_db") -> list[str]:
+    """The argument list of a tiny `align` run (3 inputs x 3 candidates, one worker)."""
+    return [
+        "--plugins-dir",
+        str(TOY_PLUGINS),
+        "align",
+        "--model",
+        str(model),
+        *SUITE,
+        "--metrics",
+        metrics,
+        "--out",
+        str(out),
+        "--n",
+        str(CANDIDATES),
+        "--workers",
+        "1",
+        *TRAIN,
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def aligned(tmp_path_factory: pytest.TempPathFactory, checkpoints: dict[str, Path]) -> Path:
+    """An `align` run of ar-small: 2 DPO steps at a rate large enough to change the weights."""
+    out = tmp_path_factory.mktemp("aligned") / "ar-dpo"
+    result = invoke_cli(
+        align(
+            checkpoints["ar-small"],
+            out,
+            "--align-option",
+            "steps=2",
+            "--align-option",
+            "lr=1e-3",
+            "--align-option",
+            "warmup=0",
+        )
+    )
+    assert result.exit_code == 0, result.stderr
+    assert f"checkpoint in {out}" in result.stdout
+    return out
+
+
+@pytest.fixture(scope="module")
+def sft_aligned(tmp_path_factory: pytest.TempPathFactory, checkpoints: dict[str, Path]) -> Path:
+    """An `align` run of fm-small: 1 SFT step on the clean references; its candidates are
+    scored on two outputs (level_db, snr_db), and SFT needs no pair to train."""
+    out = tmp_path_factory.mktemp("sft") / "fm-sft"
+    result = invoke_cli(
+        align(
+            checkpoints["fm-small"],
+            out,
+            "--objective",
+            "sft",
+            "--sft-target",
+            "ground-truth",
+            "--align-option",
+            "steps=1",
+            metrics="level_db,snr_db",
+        )
+    )
+    assert result.exit_code == 0, result.stderr
+    return out
+
+
+def candidate_scores(run_dir: Path, outputs: tuple[str, ...]) -> dict[str, list[tuple]]:
+    """Input id -> each candidate's scores on ``outputs``, read from the run store."""
+    grouped: dict[str, list[tuple]] = {}
+    for output in RunStore(run_dir).outputs():
+        values = tuple(output.scores[name] for name in outputs)
+        grouped.setdefault(str(output.meta["source_id"]), []).append(values)
+    return grouped
+
+
+def unanimous_count(scores: list[tuple]) -> int:
+    """Candidate pairs where one is strictly better on every output (all higher-is-better)."""
+    count = 0
+    for a, b in itertools.combinations(scores, 2):
+        diffs = [x - y for x, y in zip(a, b, strict=True)]
+        count += all(d > 0 for d in diffs) or all(d < 0 for d in diffs)
+    return count
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_align_leaves_a_checkpoint_that_run_restores(
+    aligned: Path, checkpoints: dict[str, Path], tmp_path: Path
+) -> None:
+    manifest = json.loads((aligned / "manifest.json").read_text())
+    base = checkpoints["ar-small"]
+    assert manifest["model"] == "ar-small"
+    assert manifest["base_model"] == str(base)
+    assert manifest["base_checkpoint_sha256"] == sha256(base / "model.pt")
+    assert manifest["criterion"] == ["level_db"]
+    assert manifest["command"].startswith("gensr-bench --plugins-dir")
+    assert " align " in manifest["command"] and f"--out {aligned}" in manifest["command"]
+    assert manifest["candidates"]["run"] == str((aligned / "candidates").resolve())
+    assert manifest["alignment"]["steps_done"] == 2
+    # The candidates: every input n times, through the runner, audio kept.
+    assert RunStore(aligned / "candidates").count() == INPUTS * CANDIDATES
+    # The pairs: as many as the rule allows on the candidates' scores.
+    ds = load_preference_dataset(aligned / "pairs")
+    grouped = candidate_scores(aligned / "candidates", ("level_db",))
+    assert len(ds) == manifest["pairs"]["total"] == sum(map(unanimous_count, grouped.values()))
+    assert all(row["chosen_id"].startswith(row["input_id"] + "~c") for row in ds)
+    # The held-out split: one of the three inputs, its pairs evaluated, not trained on.
+    held = manifest["pairs"]["held_out_inputs"]
+    assert len(held) == 1 and held[0] in grouped
+    held_rows = sum(row["input_id"] in held for row in ds)
+    assert manifest["pairs"]["held_out_pairs"] == held_rows
+    assert manifest["pairs"]["train_examples"] == len(ds) - held_rows
+    # Training changed the weights, and `run --model DIR` restores the aligned ones.
+    assert sha256(aligned / "model.pt") != sha256(base / "model.pt")
+    run_dir = tmp_path / "eval"
+    result = invoke_cli(
+        [
+            "--plugins-dir",
+            str(TOY_PLUGINS),
+            "run",
+            "--model",
+            str(aligned),
+            *SUITE,
+            "--metrics",
+            "level_db",
+            "--workers",
+            "1",
+            "--out",
+            str(run_dir),
+        ]
+    )
+    assert result.exit_code == 0, result.stderr
+    store = RunStore(run_dir)
+    assert store.count() == INPUTS
+    assert store.get_info("config")["model"]["options"]["checkpoint"] == str(aligned)
+    provenance = store.get_info("provenance")
+    assert provenance["model_checkpoint_sha256"] == sha256(aligned / "model.pt")
+
+
+@pytest.mark.parametrize("criterion", [("level_db",), ("level_db", "snr_db")])
+def test_pairs_build_and_stats_count_what_the_dataset_holds(
+    sft_aligned: Path, tmp_path: Path, criterion: tuple[str, ...]
+) -> None:
+    out = tmp_path / "pairs"
+    built = invoke_cli(
+        [
+            "--plugins-dir",
+            str(TOY_PLUGINS),
+            "pairs",
+            "build",
+            "--candidates",
+            str(sft_aligned / "candidates"),
+            "--metrics",
+            ",".join(criterion),
+            "--out",
+            str(out),
+        ]
+    )
+    assert built.exit_code == 0, built.stderr
+    ds = load_preference_dataset(out)
+    grouped = candidate_scores(sft_aligned / "candidates", criterion)
+    expected = {uid: unanimous_count(scores) for uid, scores in grouped.items()}
+    assert len(ds) == sum(expected.values())
+    if len(criterion) == 1:  # distinct candidates have distinct levels: every pair is one
+        assert len(ds) == INPUTS * CANDIDATES * (CANDIDATES - 1) // 2
+    inputs = {uid for uid, count in expected.items() if count}
+    assert {row["input_id"] for row in ds} == inputs
+    assert all(row["criterion"] == list(criterion) for row in ds)
+
+    stats = invoke_cli(["pairs", "stats", str(out), "--format", "json"])
+    assert stats.exit_code == 0, stats.stderr
+    payload = json.loads(stats.stdout)
+    assert payload["pairs"] == len(ds)
+    assert payload["inputs"] == len(inputs)
+    assert payload["pairs_per_input"] == (len(ds) / len(inputs) if inputs else None)
+    assert list(payload["margins"]) == list(criterion)
+    for output in criterion:
+        margins = [
+            json.loads(row["chosen_scores"])[output] - json.loads(row["rejected_scores"])[output]
+            for row in ds
+        ]
+        summary = payload["margins"][output]
+        assert summary["n"] == len(ds)
+        if margins:
+            assert summary["min"] == pytest.approx(min(margins)) and summary["min"] > 0
+            assert summary["mean"] == pytest.approx(float(np.mean(margins)))
+    table = invoke_cli(["pairs", "stats", str(out)])
+    assert table.exit_code == 0, table.stderr
+    lines = table.stdout.splitlines()
+    header = lines.index(next(line for line in lines if line.split()[:1] == ["pairs"]))
+    assert lines[header].split() == ["pairs", "inputs", "pairs/input"]
+    assert lines[header + 2].split()[:2] == [str(len(ds)), str(len(inputs))]
+
+
+def test_unknown_metric_outputs_and_align_options_are_named(
+    sft_aligned: Path, checkpoints: dict[str, Path], tmp_path: Path
+) -> None:
+    build = invoke_cli(
+        [
+            "--plugins-dir",
+            str(TOY_PLUGINS),
+            "pairs",
+            "build",
+            "--candidates",
+            str(sft_aligned / "candidates"),
+            "--metrics",
+            "level_db,snr_dbb",
+            "--out",
+            str(tmp_path / "never"),
+        ]
+    )
+    assert build.exit_code == 2
+    assert "unknown metric output 'snr_dbb' (did you mean: snr_db?)" in build.stderr
+    assert "Available outputs: level_db, snr_db" in build.stderr
+    assert not (tmp_path / "never").exists()
+
+    out = tmp_path / "never-aligned"
+    unknown = invoke_cli(align(checkpoints["ar-small"], out, metrics="level_db,loudness_lufs"))
+    assert unknown.exit_code == 2
+    assert "'loudness_lufs'" in unknown.stderr and "level_db" in unknown.stderr
+    option = invoke_cli(align(checkpoints["ar-small"], out, "--align-option", "stepz=2"))
+    assert option.exit_code == 1
+    assert "unknown alignment option stepz; valid keys: beta, lr, steps" in option.stderr
+    assert not out.exists()
+
+
+def test_ground_truth_winner_makes_the_reference_the_chosen_output(
+    sft_aligned: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "gt"
+    result = invoke_cli(
+        [
+            "--plugins-dir",
+            str(TOY_PLUGINS),
+            "pairs",
+            "build",
+            "--candidates",
+            str(sft_aligned / "candidates"),
+            "--metrics",
+            "level_db",
+            "--winner",
+            "ground-truth",
+            "--out",
+            str(out),
+        ]
+    )
+    assert result.exit_code == 0, result.stderr
+    ds = load_preference_dataset(out)
+    references = {u.id: u.reference for u in ToySuite(size=INPUTS, seconds=SECONDS)}
+    degraded = {u.id: u.degraded for u in ToySuite(size=INPUTS, seconds=SECONDS)}
+    assert len(ds) == INPUTS * CANDIDATES  # every candidate loses to the reference
+    rejected: dict[str, set[str]] = {}
+    for row in ds:
+        uid = row["input_id"]
+        assert row["criterion"] == ["ground-truth"]
+        assert row["chosen_id"] == f"{uid}~reference"
+        chosen = decode_row_audio(row["chosen"])
+        np.testing.assert_array_equal(chosen.samples, references[uid].samples)
+        np.testing.assert_array_equal(
+            decode_row_audio(row["prompt"]).samples, degraded[uid].samples
+        )
+        assert json.loads(row["chosen_scores"])["level_db"] is not None  # the reference scored
+        rejected.setdefault(uid, set()).add(row["rejected_id"])
+    assert rejected == {uid: {f"{uid}~c{k}" for k in range(CANDIDATES)} for uid in references}
+
+
+def test_resume_reuses_candidates_and_pairs_and_continues_training(
+    checkpoints: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gensr_bench_plugins.models.generative.ar import ARSmall
+
+    sampled: list[str] = []
+    original = ARSmall.sample
+
+    def counting(self, batch, n, seed, sampling=None):  # type: ignore[no-untyped-def]
+        sampled.extend(utt.id for utt in batch for _ in range(n))
+        return original(self, batch, n, seed, sampling)
+
+    monkeypatch.setattr(ARSmall, "sample", counting)
+    out = tmp_path / "resumed"
+    first = invoke_cli(align(checkpoints["ar-small"], out, "--align-option", "steps=1"))
+    assert first.exit_code == 0, first.stderr
+    assert len(sampled) == INPUTS * CANDIDATES
+    pairs_record = (out / "pairs" / "pairs.json").read_bytes()
+
+    again = invoke_cli(align(checkpoints["ar-small"], out, "--align-option", "steps=2"))
+    assert again.exit_code == 1
+    assert "pass --resume" in again.stderr
+
+    sampled.clear()
+    resumed = invoke_cli(
+        align(checkpoints["ar-small"], out, "--align-option", "steps=2", "--resume")
+    )
+    assert resumed.exit_code == 0, resumed.stderr
+    assert sampled == []  # no new restorations
+    assert RunStore(out / "candidates").count() == INPUTS * CANDIDATES
+    assert "reusing the" in resumed.stdout
+    assert (out / "pairs" / "pairs.json").read_bytes() == pairs_record
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["alignment"]["steps_done"] == 2
+    log = [json.loads(line) for line in (out / "align.log").read_text().splitlines()]
+    assert [entry["step"] for entry in log] == [1, 2]
+
+
+def test_sft_on_ground_truth_trains_on_the_clean_references(sft_aligned: Path) -> None:
+    manifest = json.loads((sft_aligned / "manifest.json").read_text())
+    assert manifest["model"] == "fm-small"
+    assert manifest["alignment"]["objective"] == "sft"
+    assert manifest["sft_target"] == "ground-truth"
+    assert manifest["criterion"] == ["level_db", "snr_db"]
+    held = manifest["pairs"]["held_out_inputs"]
+    assert manifest["pairs"]["train_examples"] == INPUTS - len(held)  # one per training input
+    assert manifest["alignment"]["steps_done"] == 1
+
+
+def test_align_refuses_a_model_that_is_not_alignable(tmp_path: Path) -> None:
+    out = tmp_path / "identity"
+    result = invoke_cli(
+        [
+            "--plugins-dir",
+            str(TOY_PLUGINS),
+            "align",
+            "--model",
+            "identity",
+            *SUITE,
+            "--metrics",
+            "level_db",
+            "--out",
+            str(out),
+        ]
+    )
+    assert result.exit_code == 1
+    assert "model 'identity'" in result.stderr and "cannot be aligned" in result.stderr
+    assert "ar-small" in result.stderr  # the models that can
+    assert not out.exists()  # refused before any candidate was made
