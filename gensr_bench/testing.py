@@ -574,7 +574,7 @@ def tiny_generative_net(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = classes[model_name].net_class(tiny_net_config(dropout), tokenizer)
-        # Zero-initialised layers (the spectral and residual heads) get small random weights, so a
+        # Zero-initialised layers (fm-small's residual head) get small random weights, so a
         # test network's output depends on every part of it.
         for param in net.parameters():
             if param.dim() > 1 and not bool(param.any()):

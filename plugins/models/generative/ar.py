@@ -18,7 +18,7 @@ from torch import nn
 
 from .base import FrameNet, GenerativeModel, eval_mode, sample_tokens
 from .data import FrameBatch
-from .nets import ConditionEncoder, NetConfig, SpectralHead, Transformer, gaussian_logits
+from .nets import ConditionEncoder, NetConfig, Transformer
 from .tokenizer import SpectralTokenizer
 
 
@@ -30,19 +30,11 @@ class ARNet(FrameNet):
         self.prev = nn.Linear(bins, cfg.d_model)
         self.bos = nn.Parameter(torch.zeros(cfg.d_model))
         self.body = Transformer(cfg)
-        self.spectral = SpectralHead(cfg, tokenizer.std, widths=True)
-        self.residual = nn.Linear(cfg.d_model, bins * levels)
-        nn.init.zeros_(self.residual.weight)
-        nn.init.zeros_(self.residual.bias)
+        self.head = nn.Linear(cfg.d_model, bins * levels)
 
-    def _logits(self, h: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """Per-bin logits: a discretised Gaussian around the spectral head's estimate (which
-        follows the degraded frame ``cond`` bin by bin) plus free logits."""
+    def _logits(self, h: torch.Tensor) -> torch.Tensor:
         b, t, _ = h.shape
-        x, s = self.spectral(h, cond)
-        assert s is not None
-        residual = self.residual(h).view(b, t, self.tokenizer.n_bins, self.tokenizer.levels)
-        return gaussian_logits(x, s, self.tokenizer.codebook, residual)
+        return self.head(h).view(b, t, self.tokenizer.n_bins, self.tokenizer.levels)
 
     def forward(
         self, cond: torch.Tensor, tokens: torch.Tensor, valid: torch.Tensor
@@ -52,7 +44,7 @@ class ARNet(FrameNet):
         prev = self.prev(values[:, :-1])
         first = self.bos.expand(len(cond), 1, -1)
         x = self.cond(cond, valid) + torch.cat([first, prev], dim=1)
-        return self._logits(self.body(x, causal=True, key_padding=~valid), cond)
+        return self._logits(self.body(x, causal=True, key_padding=~valid))
 
     def training_loss(self, batch: FrameBatch, generator: torch.Generator) -> torch.Tensor:
         tokens = self.tokenizer.encode(batch.target)
@@ -79,7 +71,7 @@ class ARNet(FrameNet):
         for i in range(t):
             h = self.body.step(x, caches)
             tokens = sample_tokens(
-                self._logits(h, cond[:, i : i + 1])[:, 0],
+                self._logits(h)[:, 0],
                 generator,
                 float(settings.get("temperature", 1.0)),
                 settings.get("top_k"),
@@ -99,7 +91,7 @@ class ARSmall(GenerativeModel):
     """
 
     name = "ar-small"
-    version = "2"
+    version = "1"
     paradigm = "ar"
     net_class = ARNet
     default_sampling: ClassVar[dict[str, Any]] = {"temperature": 1.0, "top_k": 25, "top_p": 0.8}

@@ -47,7 +47,7 @@ def frame_batch(
         prepared = ft.prepare(degraded)
         clean_wave = torch.from_numpy(np.asarray(clean, dtype=np.float32) * prepared.gain)
         conds.append(tokenizer.normalise(prepared.logmag))
-        targets.append(tokenizer.normalise(ft.floored(ft.log_magnitude(ft.stft(clean_wave)))))
+        targets.append(tokenizer.normalise(ft.log_magnitude(ft.stft(clean_wave))))
     length = max(len(c) for c in conds)
     bins = tokenizer.n_bins
     cond = torch.zeros(len(pairs), length, bins)

@@ -20,7 +20,7 @@ from torch import nn
 
 from .base import FrameNet, GenerativeModel, eval_mode, sample_tokens
 from .data import FrameBatch
-from .nets import ConditionEncoder, NetConfig, SpectralHead, Transformer, gaussian_logits
+from .nets import ConditionEncoder, NetConfig, Transformer
 from .tokenizer import SpectralTokenizer
 
 
@@ -31,10 +31,7 @@ class MGMNet(FrameNet):
         self.cond = ConditionEncoder(bins, cfg)
         self.inp = nn.Linear(2 * bins, cfg.d_model)
         self.body = Transformer(cfg)
-        self.spectral = SpectralHead(cfg, tokenizer.std, widths=True)
-        self.residual = nn.Linear(cfg.d_model, bins * levels)
-        nn.init.zeros_(self.residual.weight)
-        nn.init.zeros_(self.residual.bias)
+        self.head = nn.Linear(cfg.d_model, bins * levels)
 
     def forward(
         self, cond: torch.Tensor, tokens: torch.Tensor, masked: torch.Tensor, valid: torch.Tensor
@@ -44,10 +41,7 @@ class MGMNet(FrameNet):
         x = self.cond(cond, valid) + self.inp(torch.cat([values, masked.float()], dim=-1))
         h = self.body(x, key_padding=~valid)
         b, t, _ = h.shape
-        x, s = self.spectral(h, cond)
-        assert s is not None
-        residual = self.residual(h).view(b, t, self.tokenizer.n_bins, self.tokenizer.levels)
-        return gaussian_logits(x, s, self.tokenizer.codebook, residual)
+        return self.head(h).view(b, t, self.tokenizer.n_bins, self.tokenizer.levels)
 
     def random_mask(self, shape: torch.Size, generator: torch.Generator) -> torch.Tensor:
         ratio = torch.cos(math.pi / 2 * torch.rand(shape[0], generator=generator))
@@ -110,7 +104,7 @@ class MGMSmall(GenerativeModel):
     """
 
     name = "mgm-small"
-    version = "2"
+    version = "1"
     paradigm = "mgm"
     net_class = MGMNet
     default_sampling: ClassVar[dict[str, Any]] = {
