@@ -37,6 +37,13 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _prefixed(name: str, message: str) -> str:
+    """``message`` led by the metric's name, once (metrics often name themselves already)."""
+    while message.startswith(f"{name}: {name}: "):
+        message = message[len(name) + 2 :]
+    return message if message.startswith(f"{name}: ") else f"{name}: {message}"
+
+
 def metric_identity(metric: Metric, rate: int) -> str:
     """What makes a metric's cached value reusable: name, version, options and scoring rate."""
     options = ",".join(f"{k}={metric.options[k]!r}" for k in sorted(metric.options))
@@ -224,7 +231,7 @@ class BatchProcessor:
                 continue
             prepared = self._prepare(metric, item)
             if isinstance(prepared, str):
-                item.fail(names, f"{metric.name}: {prepared}")
+                item.fail(names, _prefixed(metric.name, prepared))
                 continue
             restoration, utterance, key = prepared
             hit = self.cache.get(key) if self.cache is not None else None
@@ -238,7 +245,7 @@ class BatchProcessor:
         failure = self._ensure_setup(metric)
         if failure is not None:
             for position, *_ in pending:
-                items[position].fail(names, f"{metric.name}: {failure}")
+                items[position].fail(names, _prefixed(metric.name, failure))
             return
         start = time.perf_counter()
         results = self._score_isolated(metric, [p[1] for p in pending], [p[2] for p in pending])
@@ -247,7 +254,7 @@ class BatchProcessor:
             item = items[position]
             item.timings[f"{metric.name}_s"] = per_item
             if isinstance(result, str):
-                item.fail(names, f"{metric.name}: {result}")
+                item.fail(names, _prefixed(metric.name, result))
                 continue
             item.scores.update(result)
             new_cache[position][key] = result

@@ -406,3 +406,12 @@ def test_without_save_audio_nothing_is_written(tmp_path):
     assert not (tmp_path / "run" / "audio").exists()
     (scored,) = RunStore(tmp_path / "run").outputs()
     assert "audio" not in scored.flags
+
+
+def test_metric_errors_name_the_metric_once() -> None:
+    from gensr_bench.runner import _prefixed
+
+    assert _prefixed("speaker-sim", "no speech") == "speaker-sim: no speech"
+    assert _prefixed("speaker-sim", "speaker-sim: no speech") == "speaker-sim: no speech"
+    assert _prefixed("speaker-sim", "speaker-sim: speaker-sim: x") == "speaker-sim: x"
+    assert _prefixed("pesq", "speaker-sim: x") == "pesq: speaker-sim: x"
