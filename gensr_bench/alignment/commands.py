@@ -162,6 +162,42 @@ def _pairs_source(
     }
 
 
+_PAIR_OPTIONS = (
+    click.option(
+        "--min-margin",
+        type=click.FloatRange(min=0),
+        default=0.0,
+        show_default=True,
+        help="How much better on each output (in its own units) the winner must be.",
+    ),
+    click.option(
+        "--max-pairs", type=click.IntRange(min=1), default=None, help="At most N pairs per input."
+    ),
+    click.option(
+        "--selection",
+        type=click.Choice(SELECTIONS),
+        default="margin",
+        show_default=True,
+        help="Which pairs --max-pairs keeps: the largest margins, or a seeded random draw.",
+    ),
+    click.option(
+        "--winner",
+        type=click.Choice(WINNERS),
+        default=MODEL_WINNER,
+        show_default=True,
+        help="model: pairs within the candidates (the method); ground-truth: the clean "
+        "reference beats every candidate (ablation).",
+    ),
+)
+
+
+def _pair_options(command: Any) -> Any:
+    """The pairing options that ``pairs build`` and ``align`` share, in this order."""
+    for option in reversed(_PAIR_OPTIONS):
+        command = option(command)
+    return command
+
+
 @click.group(name="pairs")
 def pairs_group() -> None:
     """Preference pairs: build a dataset from candidates, show a dataset's statistics."""
@@ -184,31 +220,7 @@ def pairs_group() -> None:
 @click.option(
     "--out", required=True, type=click.Path(file_okay=False), help="Dataset folder to write."
 )
-@click.option(
-    "--min-margin",
-    type=click.FloatRange(min=0),
-    default=0.0,
-    show_default=True,
-    help="How much better on each output (in its own units) the winner must be.",
-)
-@click.option(
-    "--max-pairs", type=click.IntRange(min=1), default=None, help="At most N pairs per input."
-)
-@click.option(
-    "--selection",
-    type=click.Choice(SELECTIONS),
-    default="margin",
-    show_default=True,
-    help="Which pairs --max-pairs keeps: the largest margins, or a seeded random draw.",
-)
-@click.option(
-    "--winner",
-    type=click.Choice(WINNERS),
-    default=MODEL_WINNER,
-    show_default=True,
-    help="model: pairs within the candidates (the method); ground-truth: the clean "
-    "reference beats every candidate (ablation).",
-)
+@_pair_options
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of random selection.")
 @click.option("--overwrite", is_flag=True, help="Replace a dataset already saved in --out.")
 @pass_state
@@ -466,21 +478,10 @@ def _pairs_step(
     show_default=True,
     help="Seed of the candidates, pair selection, held-out split and training.",
 )
-@click.option("--min-margin", type=click.FloatRange(min=0), default=0.0, show_default=True)
-@click.option(
-    "--max-pairs", type=click.IntRange(min=1), default=None, help="At most N pairs per input."
-)
-@click.option("--selection", type=click.Choice(SELECTIONS), default="margin", show_default=True)
-@click.option(
-    "--winner",
-    type=click.Choice(WINNERS),
-    default=MODEL_WINNER,
-    show_default=True,
-    help="ground-truth: the clean reference is the chosen output of every pair (ablation).",
-)
+@_pair_options
 @click.option(
     "--objective",
-    type=click.Choice(["dpo", "sft"]),
+    type=click.Choice(["dpo", "sft"]),  # trainer.OBJECTIVES (not imported: it loads torch)
     default="dpo",
     show_default=True,
     help="dpo (the method) or sft (supervised baseline on --sft-target).",

@@ -25,6 +25,7 @@ Paradigm-agnostic (DESIGN section 4): it needs only what :class:`AlignablePolicy
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -222,8 +223,6 @@ class DPOTrainer:
         return terms
 
     def _ids_hash(self) -> str:
-        import hashlib
-
         ids = "\n".join(e.input_id for e in self.examples)
         return hashlib.sha256(ids.encode()).hexdigest()[:16]
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,6 @@ from gensr_bench.testing import (
     invoke_cli,
     tiny_generative_checkpoint,
     tiny_spectral_tokenizer,
-    torch_threads,
 )
 
 TOY_PLUGINS = Path(__file__).parents[1] / "fixtures" / "toy_plugins"
@@ -38,12 +36,6 @@ SUITE = [
     f"seconds={SECONDS}",
 ]
 TRAIN = ["--align-option", "batch_size=2", "--align-option", "log_every=1"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    with torch_threads(1):
-        yield
 
 
 @pytest.fixture(scope="module")

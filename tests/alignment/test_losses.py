@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import math
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -27,7 +27,6 @@ from gensr_bench.testing import (
     add_noise,
     tiny_generative_net,
     tiny_spectral_tokenizer,
-    torch_threads,
     voiced_signal,
 )
 from gensr_bench_plugins.models.generative.ar import ARNet
@@ -39,12 +38,6 @@ from gensr_bench_plugins.models.generative.tokenizer import SpectralTokenizer
 
 LOSSES = [dpo_loss, diffusion_dpo_loss]
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, float], LossOutput]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    with torch_threads(1):
-        yield
 
 
 def values(n: int, seed: int, scale: float = 1.0) -> torch.Tensor:

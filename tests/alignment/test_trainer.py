@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,6 @@ from gensr_bench.testing import (  # noqa: E402
     noisy_utterance,
     tiny_generative_checkpoint,
     tiny_spectral_tokenizer,
-    torch_threads,
 )
 from gensr_bench_plugins.models.generative.ar import ARSmall  # noqa: E402
 from gensr_bench_plugins.models.generative.base import GenerativeModel  # noqa: E402
@@ -34,12 +32,6 @@ from gensr_bench_plugins.models.generative.fm import FMSmall  # noqa: E402
 from gensr_bench_plugins.models.generative.mgm import MGMSmall  # noqa: E402
 
 MODELS: dict[str, type[GenerativeModel]] = {cls.name: cls for cls in (ARSmall, MGMSmall, FMSmall)}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    with torch_threads(1):
-        yield
 
 
 @pytest.fixture(scope="module")

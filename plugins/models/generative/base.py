@@ -144,19 +144,29 @@ class GenerativeModel(RestorationModel, AlignablePolicy):
                 f"`gensr-bench train --model {self.name} --suite synth-gsr-train --out DIR` "
                 "and pass --model-option checkpoint=DIR (or --model DIR)"
             )
-        data = file.read_bytes()
-        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-        if payload.get("model") != self.name:
-            raise ConfigError(
-                f"{file} holds a {payload.get('model')!r} checkpoint, not one of {self.name!r}"
-            )
-        tokenizer = SpectralTokenizer.from_state(payload["tokenizer"])
-        net = self.net_class(NetConfig.from_dict(payload["net"]), tokenizer)
-        net.load_state_dict({k: v.float() for k, v in payload["state"].items()})
+        sha256, state, net = self.read_checkpoint(file, str(file))
+        net.load_state_dict(state)
         net.eval()
         self.net = net
-        self._sha256 = hashlib.sha256(data).hexdigest()
+        self._sha256 = sha256
         return net
+
+    @classmethod
+    def read_checkpoint(
+        cls, file: Path, label: str
+    ) -> tuple[str, dict[str, torch.Tensor], FrameNet]:
+        """The sha256 of a ``model.pt`` of this model, its weights (float32) and a new
+        network of its sizes and tokenizer (weights not loaded); ``label`` names it in errors."""
+        data = file.read_bytes()
+        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        if payload.get("model") != cls.name:
+            raise ConfigError(
+                f"{label} holds a {payload.get('model')!r} checkpoint, not one of {cls.name!r}"
+            )
+        tokenizer = SpectralTokenizer.from_state(payload["tokenizer"])
+        net = cls.net_class(NetConfig.from_dict(payload["net"]), tokenizer)
+        state = {k: v.float() for k, v in payload["state"].items()}
+        return hashlib.sha256(data).hexdigest(), state, net
 
     def checkpoint_hash(self) -> str | None:
         if self._sha256 is None:
@@ -337,25 +347,18 @@ class GenerativeModel(RestorationModel, AlignablePolicy):
             raise ConfigError(
                 f"init={directory} fixes the network sizes; drop {', '.join(sorted(sizes))}"
             )
-        data = file.read_bytes()
-        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-        if payload.get("model") != cls.name:
-            raise ConfigError(
-                f"init={directory} holds a {payload.get('model')!r} checkpoint, not {cls.name!r}"
-            )
-        tokenizer = SpectralTokenizer.from_state(payload["tokenizer"])
-        net = cls.net_class(NetConfig.from_dict(payload["net"]), tokenizer)
+        sha256, state, net = cls.read_checkpoint(file, f"init={directory}")
         own = net.state_dict()
         matched = {
-            k: v.float()
-            for k, v in payload["state"].items()
+            k: v
+            for k, v in state.items()
             if k in own and own[k].shape == v.shape and not k.startswith("tokenizer.")
         }
         net.load_state_dict(matched, strict=False)
         previous = read_manifest(directory)
         record = {
             "checkpoint": str(directory),
-            "sha256": hashlib.sha256(data).hexdigest(),
+            "sha256": sha256,
             "steps": previous.get("steps"),
             "train_minutes": previous.get("train_minutes"),
             "training_command": previous.get("training_command"),
