@@ -91,7 +91,7 @@ class ARSmall(GenerativeModel):
     """
 
     name = "ar-small"
-    version = "1"
+    version = "2"
     paradigm = "ar"
     net_class = ARNet
     default_sampling: ClassVar[dict[str, Any]] = {"temperature": 1.0, "top_k": 25, "top_p": 0.8}

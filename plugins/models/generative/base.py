@@ -84,12 +84,16 @@ class GenerativeModel(RestorationModel, AlignablePolicy):
 
     Options: ``checkpoint`` (a folder with ``model.pt`` and ``manifest.json``; default: the
     checkpoint shipped with the package), ``gl_iterations`` (Griffin-Lim iterations, default
-    10) and the paradigm's sampling settings for ``restore`` (see ``default_sampling``; single
-    values). ``sample`` uses ``candidate_sampling``, where a ``[low, high]`` list is a range.
+    10), ``smooth`` (frames of the Hann-weighted smoothing over time of the generated frames
+    before synthesis, odd; default ``default_smooth``; 1 turns it off) and the paradigm's
+    sampling settings for ``restore`` (see ``default_sampling``; single values). ``sample``
+    uses ``candidate_sampling``, where a ``[low, high]`` list is a range.
     """
 
     sample_rate = 16000
     net_class: ClassVar[type[FrameNet]]
+    #: Frames of :func:`features.smooth_time` before synthesis (``smooth`` option).
+    default_smooth: ClassVar[int] = ft.SMOOTH_FRAMES
     #: Sampling settings for ``restore``.
     default_sampling: ClassVar[dict[str, Any]] = {}
     #: Sampling settings of the paper for candidates (``sample``); lists are ranges.
@@ -107,7 +111,12 @@ class GenerativeModel(RestorationModel, AlignablePolicy):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # The core refuses any other option, naming these.
-        cls.accepted_options = ("checkpoint", "gl_iterations", *sorted(cls.default_sampling))
+        cls.accepted_options = (
+            "checkpoint",
+            "gl_iterations",
+            "smooth",
+            *sorted(cls.default_sampling),
+        )
 
     def __init__(self, **options: Any) -> None:
         ranged = sorted(k for k, v in options.items() if isinstance(v, (list, tuple, dict)))
@@ -120,6 +129,13 @@ class GenerativeModel(RestorationModel, AlignablePolicy):
         self.net: FrameNet | None = None
         self._sha256: str | None = None
         self.gl_iterations = int(options.get("gl_iterations", ft.GL_ITERATIONS))
+        self.smooth = int(options.get("smooth", self.default_smooth))
+        if self.smooth < 1 or self.smooth % 2 == 0:
+            raise ConfigError(
+                f"model option smooth={options.get('smooth')!r} of {self.name!r} must be an odd "
+                "number of frames >= 1 (1 turns the smoothing off; "
+                f"default {self.default_smooth})"
+            )
         self.sampling = {
             **self.default_sampling,
             **{k: v for k, v in options.items() if k in self.default_sampling},
@@ -194,7 +210,7 @@ class GenerativeModel(RestorationModel, AlignablePolicy):
         generator = torch.Generator().manual_seed(seed)
         frames = self.net.generate(cond, generator, settings)[0]
         logmag = self.net.tokenizer.denormalise(frames)
-        return ft.synthesise(logmag, prepared, self.gl_iterations)
+        return ft.synthesise(logmag, prepared, self.gl_iterations, self.smooth)
 
     def restore(self, batch: Sequence[Utterance], seed: int) -> list[Restoration]:
         self.setup()

@@ -27,6 +27,10 @@ N_BINS = N_FFT // 2 + 1
 FLOOR = 1e-5
 TARGET_DBFS = -25.0
 GL_ITERATIONS = 10
+#: Frames of the Hann-weighted moving average over time applied to generated log-magnitude
+#: frames before synthesis (1: none). Frame-wise sampling leaves frame-to-frame jitter that
+#: overlap-add renders as musical noise; see :func:`smooth_time`.
+SMOOTH_FRAMES = 9
 
 
 def _window() -> torch.Tensor:
@@ -98,12 +102,38 @@ def griffin_lim(
     return wave
 
 
+def smooth_time(logmag: torch.Tensor, width: int) -> torch.Tensor:
+    """Hann-weighted moving average of ``logmag [frames, bins]`` over ``width`` frames.
+
+    ``width`` is odd (1 returns the input); the edges repeat the first and last frame, so the
+    output has as many frames as the input. Measured on 12 ``synth-gsr`` utterances (issue 5),
+    9 frames (72 ms, Hann-weighted) raised DNSMOS OVRL of the sampled outputs of ``fm-small``
+    from 1.35 to 2.09 and of ``ar-small`` from 1.72 to 2.08, while it costs clean magnitudes
+    little.
+    """
+    if width < 1 or width % 2 == 0:
+        raise ValueError(f"smoothing width must be an odd number of frames >= 1, got {width}")
+    if width == 1 or logmag.shape[0] == 0:
+        return logmag
+    weights = torch.hann_window(width + 2, periodic=False, dtype=logmag.dtype)[1:-1]
+    weights = (weights / weights.sum()).view(1, 1, -1)
+    by_bin = logmag.T[:, None]  # [bins, 1, frames]
+    padded = torch.nn.functional.pad(by_bin, (width // 2, width // 2), mode="replicate")
+    return torch.nn.functional.conv1d(padded, weights)[:, 0].T
+
+
 def synthesise(
-    logmag: torch.Tensor, prepared: Prepared, iterations: int = GL_ITERATIONS
+    logmag: torch.Tensor,
+    prepared: Prepared,
+    iterations: int = GL_ITERATIONS,
+    smooth: int = 1,
 ) -> npt.NDArray[np.float32]:
-    """Waveform at the input's original level from predicted log-magnitude frames."""
+    """Waveform at the input's original level from predicted log-magnitude frames.
+
+    ``smooth`` frames of :func:`smooth_time` are applied first (1: none).
+    """
     frames = min(logmag.shape[0], prepared.spec.shape[0])
-    magnitude = torch.exp(logmag[:frames].float())
+    magnitude = torch.exp(smooth_time(logmag[:frames].float(), smooth))
     wave = griffin_lim(magnitude, prepared.spec[:frames], len(prepared.wave), iterations)
     out = wave.numpy().astype(np.float32) / prepared.gain
     return np.asarray(out, dtype=np.float32)

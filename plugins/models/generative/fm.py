@@ -121,7 +121,7 @@ class FMSmall(GenerativeModel):
     """
 
     name = "fm-small"
-    version = "1"
+    version = "2"
     paradigm = "fm"
     net_class = FMNet
     default_sampling: ClassVar[dict[str, Any]] = {"steps": 20, "cfg_scale": 1.0}

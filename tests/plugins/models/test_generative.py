@@ -231,6 +231,44 @@ def test_waveform_round_trip_keeps_length_and_shape_of_the_signal(
     assert float(np.corrcoef(other, clean)[0, 1]) < corr - 0.2
 
 
+def test_smooth_time_is_a_normalised_hann_average_over_frames() -> None:
+    torch.manual_seed(0)
+    frames = torch.randn(20, 6)
+    assert torch.equal(ft.smooth_time(frames, 1), frames)
+    # A constant and a linear ramp over time are kept (weights sum to 1 and are symmetric);
+    # the ramp only away from the edges, where the first and last frames are repeated.
+    constant = torch.full((20, 6), -3.0)
+    assert torch.allclose(ft.smooth_time(constant, 9), constant)
+    ramp = torch.arange(20, dtype=torch.float32)[:, None].expand(20, 6)
+    assert torch.allclose(ft.smooth_time(ramp, 5)[2:-2], ramp[2:-2], atol=1e-5)
+    # An impulse spreads into the normalised inner points of a Hann window of width + 2.
+    impulse = torch.zeros(9, 1)
+    impulse[4] = 1.0
+    spread = ft.smooth_time(impulse, 5)[:, 0]
+    weights = torch.tensor([math.sin(math.pi * k / 6) ** 2 for k in range(1, 6)])
+    weights = weights / weights.sum()
+    assert torch.allclose(spread[2:7], weights, atol=1e-6)
+    assert float(spread[:2].abs().sum() + spread[7:].abs().sum()) == 0.0
+    assert ft.smooth_time(frames, 9).shape == frames.shape
+    assert ft.smooth_time(frames[:2], 9).shape == (2, 6)
+    for width in (0, 4, -1):
+        with pytest.raises(ValueError, match="odd number of frames"):
+            ft.smooth_time(frames, width)
+
+
+def test_smooth_option_changes_the_output_and_is_checked(checkpoints: dict[str, Path]) -> None:
+    utts = tiny_utterances(1, 0.4)
+    ck = str(checkpoints["fm-small"])
+    rough = FMSmall(checkpoint=ck, smooth=1, **FAST["fm-small"]).restore(utts, 0)[0].audio
+    smooth = FMSmall(checkpoint=ck, smooth=9, **FAST["fm-small"]).restore(utts, 0)[0].audio
+    default = FMSmall(checkpoint=ck, **FAST["fm-small"]).restore(utts, 0)[0].audio
+    assert rough.samples.shape == smooth.samples.shape
+    assert not np.allclose(rough.samples, smooth.samples)
+    assert np.array_equal(default.samples, smooth.samples)  # 9 frames is the default
+    with pytest.raises(ConfigError, match="smooth=4 of 'fm-small' must be an odd number"):
+        FMSmall(checkpoint=ck, smooth=4)
+
+
 # --------------------------------------------------------------------------- token sampling
 
 
