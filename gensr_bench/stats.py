@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,6 +31,53 @@ def bootstrap_ci(
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(means, [tail, 1.0 - tail])
     return float(low), float(high)
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """Mean of ``candidate - baseline`` over the utterances both scored, with a 95% CI."""
+
+    output: str
+    mean: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n_paired: int
+
+    @property
+    def significant(self) -> bool:
+        """The interval excludes zero."""
+        if self.ci_low is None or self.ci_high is None:
+            return False
+        return self.ci_low > 0 or self.ci_high < 0
+
+
+def paired_difference(
+    candidate: Iterable[ScoredOutput],
+    baseline: Iterable[ScoredOutput],
+    output: str,
+    seed: int = 0,
+) -> PairedDifference:
+    """Paired bootstrap of the mean difference of ``output`` between two runs.
+
+    Outputs are matched by utterance id (and index, for several candidates per utterance);
+    an utterance counts only where both runs scored it, so a failed metric shrinks
+    ``n_paired`` instead of biasing the mean. Resampling utterances keeps the pairing, which
+    gives a much narrower interval than comparing two unpaired CIs.
+    """
+    base = {
+        (o.utterance_id, o.index): float(v)
+        for o in baseline
+        if (v := o.scores.get(output)) is not None
+    }
+    diffs = [
+        float(v) - base[key]
+        for o in candidate
+        if (v := o.scores.get(output)) is not None and (key := (o.utterance_id, o.index)) in base
+    ]
+    if not diffs:
+        return PairedDifference(output, None, None, None, 0)
+    low, high = bootstrap_ci(diffs, seed=seed)
+    return PairedDifference(output, float(np.mean(diffs)), low, high, len(diffs))
 
 
 def summarise(

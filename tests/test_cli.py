@@ -208,6 +208,20 @@ def test_report_shows_runs_side_by_side(tmp_path, capsys, cache_env):
     a = {o.utterance_id: o.scores["level_db"] for o in RunStore(tmp_path / "a").outputs()}
     b = {o.utterance_id: o.scores["level_db"] for o in RunStore(tmp_path / "b").outputs()}
     assert all(abs(a[k] - b[k] - 20 * np.log10(2)) < 1e-3 for k in a)
+    # --paired: run b minus baseline a, per utterance, in the table and in JSON.
+    run_a, run_b = str(tmp_path / "a"), str(tmp_path / "b")
+    assert main(["report", run_a, run_b, "--paired"]) == 0
+    out = capsys.readouterr().out
+    assert "paired differences" in out and "-6.021 [-6.021, -6.021]* 8" in out
+    assert main(["report", run_a, run_b, "--paired", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["baseline"] == run_a
+    level = data["paired_differences"][run_b]["level_db"]
+    assert level["mean"] == pytest.approx(-20 * np.log10(2), abs=1e-3)
+    assert level["n_paired"] == 8
+    assert data["runs"][run_b]["level_db"]["n_scored"] == 8
+    assert main(["report", run_a, "--paired"]) == 2
+    assert "--paired needs at least two runs" in capsys.readouterr().err
 
 
 def test_report_of_a_folder_without_a_run_is_a_clear_error(tmp_path, capsys):

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from gensr_bench.stats import bootstrap_ci, error_counts, group_by, summarise
+from gensr_bench.stats import (
+    bootstrap_ci,
+    error_counts,
+    group_by,
+    paired_difference,
+    summarise,
+)
 from gensr_bench.testing import scored_output
 
 
@@ -120,3 +126,31 @@ def test_error_counts_per_output() -> None:
         scored_output(2, {"a": 2.0, "b": 1.0}),
     ]
     assert error_counts(outputs) == {"a": 2, "b": 1}
+
+
+def test_paired_difference_of_a_constant_shift_is_exact_and_significant() -> None:
+    values = normal_sample(30, 3)
+    base = [scored_output(i, {"m": float(v)}) for i, v in enumerate(values)]
+    shifted = [scored_output(i, {"m": float(v) + 0.25}) for i, v in enumerate(values)]
+    diff = paired_difference(shifted, base, "m")
+    assert diff.n_paired == 30
+    assert diff.mean == pytest.approx(0.25)
+    assert diff.ci_low == pytest.approx(0.25) and diff.ci_high == pytest.approx(0.25)
+    assert diff.significant
+    # Unpaired, the two 95% CIs of the means overlap widely: pairing is what resolves it.
+    assert bootstrap_ci([v + 0.25 for v in values])[0] < bootstrap_ci(values)[1]
+
+
+def test_paired_difference_matches_by_utterance_and_skips_failures() -> None:
+    base = [scored_output(i, {"m": float(i)}) for i in range(6)]
+    # Reversed order, one failed score, one utterance the baseline does not have.
+    cand = [scored_output(i, {"m": float(i) + 1.0}) for i in reversed(range(4))]
+    cand += [scored_output(4, {"m": None}), scored_output(9, {"m": 100.0})]
+    diff = paired_difference(cand, base, "m")
+    assert diff.n_paired == 4 and diff.mean == pytest.approx(1.0)
+    noisy = [scored_output(i, {"m": float(i) + (0.1 if i % 2 else -0.1)}) for i in range(6)]
+    mixed = paired_difference(noisy, base, "m")
+    assert mixed.mean == pytest.approx(0.0, abs=1e-12)
+    assert mixed.ci_low < 0 < mixed.ci_high and not mixed.significant
+    empty = paired_difference(cand, base, "other")
+    assert (empty.mean, empty.ci_low, empty.n_paired, empty.significant) == (None, None, 0, False)
