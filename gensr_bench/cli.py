@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from gensr_bench.errors import GensrError, UnknownNameError
+from gensr_bench.errors import ConfigError, GensrError, UnknownNameError
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -514,6 +514,74 @@ def report(
 
 
 @cli.command()
+@click.option("--baseline", required=True, type=click.Path(file_okay=False), help="Run folder.")
+@click.option("--candidate", required=True, type=click.Path(file_okay=False), help="Run folder.")
+@click.option(
+    "--tolerance",
+    multiple=True,
+    metavar="OUTPUT=DELTA",
+    help="Allowed worsening of one metric output (default 0), e.g. dnsmos_ovrl=0.05.",
+)
+@click.option("--alpha", type=float, default=0.05, show_default=True, help="1 - confidence.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text")
+@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@pass_state
+def check(
+    state: _State,
+    baseline: str,
+    candidate: str,
+    tolerance: tuple[str, ...],
+    alpha: float,
+    fmt: str,
+    seed: int,
+) -> None:
+    """Fail on a significant regression of CANDIDATE against BASELINE (paired, per utterance).
+
+    Exit 0: no metric output is worse beyond its tolerance with significance (the whole
+    ``1 - alpha`` paired-bootstrap interval of candidate - baseline lies past it). Exit 1: at
+    least one is; the table names it. Exit 2: the runs cannot be compared (different suites,
+    missing metric outputs, unreadable run) or the options are wrong. ``--format github`` adds
+    workflow annotations (``::error``) to the table.
+    """
+    from gensr_bench import check as checking
+
+    try:
+        tolerances: dict[str, float] = {}
+        for key, value in _parse_options(tolerance, "--tolerance").items():
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise ConfigError(f"--tolerance {key}={value!r}: the delta must be a number")
+            tolerances[key] = float(value)
+        runs = []
+        for label in (baseline, candidate):
+            config, outputs = _load_run(Path(label))
+            runs.append((label, config, outputs))
+        directions = {**_directions(runs[0][1], state), **_directions(runs[1][1], state)}
+        report = checking.check_runs(
+            runs[0], runs[1], directions, tolerances, alpha=alpha, seed=seed
+        )
+    except (GensrError, click.BadParameter) as exc:
+        message = exc.format_message() if isinstance(exc, click.BadParameter) else str(exc)
+        if fmt == "github":
+            click.echo(f"::error title=gensr-bench check::{message}")
+        click.echo(f"error: runs not compared: {message}", err=True)
+        raise click.exceptions.Exit(checking.NOT_COMPARABLE) from exc
+    if fmt == "json":
+        click.echo(report.to_json())
+    else:
+        click.echo(f"candidate {candidate} vs baseline {baseline} (alpha {alpha}):")
+        click.echo(_table(checking.table_rows(report), checking.TABLE_HEADERS))
+        if report.regressions:
+            names = ", ".join(c.output for c in report.regressions)
+            click.echo(f"FAIL: significant regression beyond tolerance on {names}")
+        else:
+            click.echo("PASS: no significant regression beyond tolerance")
+        if fmt == "github":
+            for line in checking.github_annotations(report):
+                click.echo(line)
+    raise click.exceptions.Exit(report.exit_code)
+
+
+@cli.command()
 @pass_state
 def plugins(state: _State) -> None:
     """List loaded plugins with their versions and the hooks they implement."""
@@ -762,7 +830,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     state.argv = tuple(args)
     try:
         state.pm.hook.gensr_register_commands(cli=cli)
-        cli.main(args=args, obj=state, standalone_mode=False)
+        # Without standalone mode click returns a command's ``Exit`` code instead of raising.
+        result = cli.main(args=args, obj=state, standalone_mode=False)
     except UnknownNameError as exc:
         click.echo(f"error: {exc}", err=True)
         return EXIT_USAGE
@@ -777,7 +846,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.Abort:
         click.echo("aborted", err=True)
         return EXIT_ERROR
-    return 0
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ def bootstrap_ci(
 
 @dataclass(frozen=True)
 class PairedDifference:
-    """Mean of ``candidate - baseline`` over the utterances both scored, with a 95% CI."""
+    """Mean of ``candidate - baseline`` over the utterances both scored, with its CI."""
 
     output: str
     mean: float | None
@@ -56,8 +56,10 @@ def paired_difference(
     baseline: Iterable[ScoredOutput],
     output: str,
     seed: int = 0,
+    confidence: float = 0.95,
 ) -> PairedDifference:
-    """Paired bootstrap of the mean difference of ``output`` between two runs.
+    """Paired bootstrap of the mean difference of ``output`` between two runs (``confidence``
+    interval, 95% by default).
 
     Outputs are matched by utterance id (and index, for several candidates per utterance);
     an utterance counts only where both runs scored it, so a failed metric shrinks
@@ -76,7 +78,7 @@ def paired_difference(
     ]
     if not diffs:
         return PairedDifference(output, None, None, None, 0)
-    low, high = bootstrap_ci(diffs, seed=seed)
+    low, high = bootstrap_ci(diffs, confidence=confidence, seed=seed)
     return PairedDifference(output, float(np.mean(diffs)), low, high, len(diffs))
 
 

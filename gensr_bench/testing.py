@@ -116,8 +116,10 @@ class EchoModel(RestorationModel):
 class NoisyEchoModel(RestorationModel):
     """Test model: the degraded input plus white noise drawn from ``item_seed(seed, id)``.
 
-    Option ``noise`` (default 0.01): the noise's standard deviation. Different seeds give
-    different outputs, so it stands in for a generative model's candidates.
+    Option ``noise`` (default 0.01): the noise's standard deviation; ``ids`` (a list of
+    utterance ids, default all): only these get noise, the others are returned as they are.
+    Different seeds give different outputs, so it stands in for a generative model's
+    candidates.
     """
 
     name = "test-noisy-echo"
@@ -126,11 +128,14 @@ class NoisyEchoModel(RestorationModel):
 
     def restore(self, batch: Sequence[Utterance], seed: int) -> list[Restoration]:
         level = float(self.options.get("noise", 0.01))
+        ids = self.options.get("ids")
         out = []
         for utt in batch:
             assert utt.degraded is not None
             rng = np.random.default_rng(item_seed(seed, utt.id))
             noise = rng.standard_normal(len(utt.degraded.samples)).astype(np.float32) * level
+            if ids is not None and utt.id not in ids:
+                noise[:] = 0.0
             audio = Audio(utt.degraded.samples + noise, utt.degraded.sample_rate)
             out.append(Restoration(utt.id, audio, self.name, seed))
         return out

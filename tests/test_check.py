@@ -1,0 +1,172 @@
+"""Tests of gensr_bench.check and ``gensr-bench check``: paired regression checks of runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gensr_bench.check import NOT_COMPARABLE, PASS, REGRESSION, NotComparable, check_runs
+from gensr_bench.cli import main
+from gensr_bench.errors import ConfigError
+from gensr_bench.testing import scored_output
+
+TOY_PLUGINS = Path(__file__).parent / "fixtures" / "toy_plugins"
+SIZE = 20
+
+
+def toy_run(
+    out: Path,
+    model: str = "test-echo",
+    size: int = SIZE,
+    metrics: str = "test-level,test-snr",
+    **options: object,
+) -> str:
+    args = [
+        "--plugins-dir",
+        str(TOY_PLUGINS),
+        "run",
+        "--suite",
+        "test-toy",
+        "--suite-option",
+        f"size={size}",
+    ]
+    args += ["--model", model, "--metrics", metrics, "--workers", "1", "--out", str(out)]
+    for key, value in options.items():
+        args += ["--model-option", f"{key}={json.dumps(value)}"]
+    assert main(args) == 0
+    return str(out)
+
+
+def check(
+    capsys: pytest.CaptureFixture[str], baseline: str, candidate: str, *extra: str
+) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(
+        [
+            "--plugins-dir",
+            str(TOY_PLUGINS),
+            "check",
+            "--baseline",
+            baseline,
+            "--candidate",
+            candidate,
+            *extra,
+        ]
+    )
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("runs")
+    subset = [f"toy-{i:03d}" for i in range(0, SIZE, 2)]
+    return {
+        "base": toy_run(root / "base"),
+        "again": toy_run(root / "again"),
+        "noisy": toy_run(root / "noisy", "test-noisy-echo", noise=0.05, ids=subset),
+        "quieter": toy_run(root / "quieter", gain=0.99),
+        "small": toy_run(root / "small", size=6),
+        "level-only": toy_run(root / "level-only", metrics="test-level"),
+    }
+
+
+def test_identical_runs_pass(runs: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = check(capsys, runs["base"], runs["again"])
+    assert code == PASS
+    assert "PASS" in out and "REGRESSION" not in out
+    assert "+0.0000 [+0.0000, +0.0000]" in out and f" {SIZE} " in out
+
+
+def test_noise_on_a_subset_fails_naming_the_metric(
+    runs: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = check(capsys, runs["base"], runs["noisy"])
+    assert code == REGRESSION
+    assert "FAIL: significant regression beyond tolerance on snr_db" in out
+    # Noise raises the level: better by this metric's direction, not a regression.
+    level_row = next(line for line in out.splitlines() if line.startswith("level_db"))
+    assert "better" in level_row
+    code, out, _ = check(capsys, runs["base"], runs["noisy"], "--format", "json")
+    data = json.loads(out)
+    assert code == REGRESSION and data["regressions"] == ["snr_db"] and not data["passed"]
+    snr = next(o for o in data["outputs"] if o["output"] == "snr_db")
+    assert snr["difference"]["ci_high"] < 0 and snr["difference"]["n_paired"] == SIZE
+    code, out, _ = check(capsys, runs["base"], runs["noisy"], "--format", "github")
+    assert code == REGRESSION
+    assert "::error title=gensr-bench check: snr_db::snr_db regressed" in out
+    assert "::notice title=gensr-bench check::" in out
+    # A tolerance larger than the whole interval lets it pass.
+    code, _, _ = check(capsys, runs["base"], runs["noisy"], "--tolerance", "snr_db=100")
+    assert code == PASS
+
+
+def test_a_tiny_change_within_tolerance_passes(
+    runs: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # gain 0.99 lowers every level by 0.087 dB: significant, so it fails without a tolerance ...
+    code, out, _ = check(capsys, runs["base"], runs["quieter"])
+    assert code == REGRESSION and "level_db" in out.splitlines()[-1]
+    # ... and passes with one of 0.1 dB.
+    code, out, _ = check(
+        capsys,
+        runs["base"],
+        runs["quieter"],
+        "--tolerance",
+        "level_db=0.1",
+        "--tolerance",
+        "snr_db=0.5",
+    )
+    assert code == PASS, out
+    assert "-0.0873" in out
+
+
+def test_runs_on_different_suites_or_metrics_are_not_compared(
+    runs: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = check(capsys, runs["base"], runs["small"])
+    assert code == NOT_COMPARABLE
+    assert "different suites" in err and "fingerprint" in err
+    code, _, err = check(capsys, runs["base"], runs["level-only"])
+    assert code == NOT_COMPARABLE and "lacks metric output(s) snr_db" in err
+    code, _, err = check(capsys, runs["base"], runs["again"], "--tolerance", "pesq=0.1")
+    assert code == NOT_COMPARABLE and "names output(s) pesq" in err
+    code, _, err = check(capsys, runs["base"], runs["again"], "--tolerance", "level_db=abc")
+    assert code == NOT_COMPARABLE and "must be a number" in err
+    code, _, err = check(capsys, runs["base"], str(Path(runs["base"]).parent / "missing"))
+    assert code == NOT_COMPARABLE and "no results store" in err
+    code, out, _ = check(capsys, runs["base"], runs["small"], "--format", "github")
+    assert code == NOT_COMPARABLE and out.startswith("::error title=gensr-bench check::")
+
+
+def _run(
+    label: str, values: list[float], fingerprint: str = "f"
+) -> tuple[str, dict[str, object], list]:
+    config = {"suite": {"name": "s", "fingerprint": fingerprint, "limit": None}}
+    return label, config, [scored_output(i, {"wer": v}) for i, v in enumerate(values)]
+
+
+def test_lower_is_better_outputs_regress_upwards() -> None:
+    base = _run("a", [0.1 * i for i in range(12)])
+    worse = _run("b", [0.1 * i + 0.05 for i in range(12)])
+    better = _run("c", [0.1 * i - 0.05 for i in range(12)])
+    assert check_runs(base, worse, {"wer": False}).exit_code == REGRESSION
+    report = check_runs(base, better, {"wer": False})
+    assert report.exit_code == PASS and report.checks[0].verdict == "better"
+    assert check_runs(base, worse, {"wer": False}, {"wer": 0.06}).exit_code == PASS
+    # Read as higher-is-better, the same numbers swap roles.
+    assert check_runs(base, better, {"wer": True}).exit_code == REGRESSION
+
+
+def test_check_runs_refuses_what_it_cannot_judge() -> None:
+    base = _run("a", [1.0, 2.0])
+    with pytest.raises(NotComparable, match="unknown whether higher is better"):
+        check_runs(base, base, {})
+    with pytest.raises(NotComparable, match="different suites"):
+        check_runs(base, _run("b", [1.0, 2.0], fingerprint="g"), {"wer": False})
+    with pytest.raises(ConfigError, match="alpha"):
+        check_runs(base, base, {"wer": False}, alpha=1.5)
+    with pytest.raises(ConfigError, match="must be >= 0"):
+        check_runs(base, base, {"wer": False}, {"wer": -1.0})
