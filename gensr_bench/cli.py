@@ -543,7 +543,7 @@ def check(
     missing metric outputs, unreadable run) or the options are wrong. ``--format github`` adds
     workflow annotations (``::error``) to the table.
     """
-    from gensr_bench import check as checking
+    from gensr_bench import regression as checking
 
     try:
         tolerances: dict[str, float] = {}

@@ -1,4 +1,4 @@
-"""Tests of gensr_bench.check and ``gensr-bench check``: paired regression checks of runs."""
+"""Tests of gensr_bench.regression and ``gensr-bench check``: paired regression checks of runs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gensr_bench.check import NOT_COMPARABLE, PASS, REGRESSION, NotComparable, check_runs
+from gensr_bench.regression import NOT_COMPARABLE, PASS, REGRESSION, NotComparable, check_runs
 from gensr_bench.cli import main
 from gensr_bench.errors import ConfigError
 from gensr_bench.testing import scored_output
