@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Creates .venv (or $GENSR_VENV) and installs gensr-bench with every dependency.
 #   ./install.sh          the tool and its built-in plugins
-#   ./install.sh --dev    plus the test and lint tools
+#   ./install.sh --dev    plus the test and lint tools, and Debian's chromium + chromium-driver
+#                         for the leaderboard's browser test (apt, only when missing)
 # resemblyzer (speaker similarity) is installed with --no-deps: its metadata asks for the
 # Python 2 `typing` backport and the source-only `webrtcvad`; what it really needs (torch,
 # librosa, webrtcvad-wheels) comes from our own dependencies.
@@ -21,4 +22,11 @@ fi
 # distillmos (and its xls-r-sqa) likewise: their metadata pulls a torchaudio build that cannot
 # load on the CPU torch; at run time they need only torch and numpy.
 "$venv/bin/python" -m pip install --quiet --no-deps "distillmos==0.9.1" "xls-r-sqa==0.1.0"
+if [ -n "$extra" ] && { ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; }; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  echo "installing chromium and chromium-driver (apt) for the leaderboard's browser test"
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+fi
 echo "gensr-bench installed in $venv: run $venv/bin/gensr-bench --help"

@@ -2,7 +2,7 @@
 
 from gensr_bench.errors import GensrError
 from gensr_bench.hookspecs import hookimpl
-from gensr_bench.interfaces import AlignablePolicy, Metric, RestorationModel, Suite
+from gensr_bench.interfaces import AlignablePolicy, Metric, Publisher, RestorationModel, Suite
 from gensr_bench.records import Audio, Restoration, ScoredOutput, Utterance
 
 __version__ = "0.1.0"
@@ -12,6 +12,7 @@ __all__ = [
     "Audio",
     "GensrError",
     "Metric",
+    "Publisher",
     "Restoration",
     "RestorationModel",
     "ScoredOutput",

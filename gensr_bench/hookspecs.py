@@ -13,7 +13,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from gensr_bench.interfaces import Metric, RestorationModel, Suite
+    from gensr_bench.interfaces import Metric, Publisher, RestorationModel, Suite
     from gensr_bench.records import RunResult
 
 PROJECT = "gensr_bench"
@@ -64,3 +64,12 @@ def gensr_run_started(run: dict[str, Any]) -> None:
 def gensr_run_finished(run: dict[str, Any], result: RunResult) -> None:
     """Called when an evaluation run has finished and its summary is written, with the run's
     configuration and its RunResult. Returns nothing."""
+
+
+@hookspec
+def gensr_register_publishers() -> list[type[Publisher]]:
+    """Called when ``gensr-bench leaderboard build`` looks up its ``--publisher``; return the
+    :class:`~gensr_bench.interfaces.Publisher` subclasses this plugin provides (each with a
+    ``name`` and ``publish(site_dir, options)``). Every plugin's answer is collected; a name
+    registered twice is an error."""
+    raise NotImplementedError

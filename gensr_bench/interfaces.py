@@ -1,4 +1,5 @@
-"""Abstract bases of the components plugins provide: metrics, restoration models, suites.
+"""Abstract bases of the components plugins provide: metrics, restoration models, suites,
+and leaderboard publishers.
 
 The core calls these interfaces only; it knows no metric, model or suite by name.
 """
@@ -284,3 +285,17 @@ class Suite(Component):
             default=str,
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+class Publisher(Component):
+    """Puts a built leaderboard site somewhere (``gensr-bench leaderboard build --publisher``).
+
+    Registered by the hook ``gensr_register_publishers``. ``publish`` receives the folder the
+    site was rendered into (complete, openable from disk) and the ``--publish-option`` values;
+    it returns a one-line description of where the site now is, which the CLI prints. A
+    publisher raises a ``GensrError`` subclass when it cannot publish.
+    """
+
+    @abstractmethod
+    def publish(self, site_dir: Path, options: Mapping[str, Any]) -> str:
+        """Publish the site in ``site_dir``; return where it went (a path or an address)."""

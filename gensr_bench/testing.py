@@ -384,6 +384,38 @@ def invoke_cli(args: Sequence[str]) -> CliResult:
         )
 
 
+def toy_cli_run(
+    out: Path,
+    plugins_dir: Path,
+    model: str = "test-echo",
+    *,
+    size: int = 6,
+    metrics: str = "test-level,test-snr",
+    limit: int | None = None,
+    save_audio: bool = False,
+    **model_options: Any,
+) -> Path:
+    """``gensr-bench run`` of ``model`` on ``test-toy`` (``size`` utterances of 1 s) into
+    ``out``, with the test components loaded from ``plugins_dir`` (a folder whose plugin file
+    registers them, such as ``tests/fixtures/toy_plugins``). One worker; model options are
+    passed as JSON. Returns ``out``; raises AssertionError when the run fails.
+    """
+    import json
+
+    from gensr_bench.cli import main
+
+    args = ["--plugins-dir", str(plugins_dir), "run", "--suite", "test-toy"]
+    args += ["--suite-option", f"size={size}", "--model", model, "--metrics", metrics]
+    args += ["--workers", "1", "--out", str(out)]
+    args += ["--limit", str(limit)] if limit is not None else []
+    args += ["--save-audio"] if save_audio else []
+    for key, value in model_options.items():
+        args += ["--model-option", f"{key}={json.dumps(value)}"]
+    code = main(args)
+    assert code == 0, f"gensr-bench {' '.join(args)} exited with {code}"
+    return out
+
+
 def scored_output(
     index: int,
     scores: Mapping[str, float | None],
@@ -629,3 +661,51 @@ def torch_threads(n: int = 1) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+#: How to get what :func:`headless_chromium` needs (CI installs it in ``.ci/run``).
+CHROMIUM_HELP = (
+    "install Debian's browser and driver with `apt-get install -y chromium chromium-driver` "
+    "(as root, or with sudo) and selenium with `pip install -e '.[dev]'`"
+)
+
+
+@contextlib.contextmanager
+def headless_chromium(width: int = 1280, height: int = 900) -> Iterator[Any]:
+    """A selenium WebDriver for headless Chromium, quit when the block ends.
+
+    Uses the ``chromium`` and ``chromedriver`` found on PATH, given explicitly, so selenium
+    never looks for (or downloads) a browser or driver. The browser's console is captured:
+    read it with ``driver.get_log("browser")``. Raises RuntimeError saying how to install
+    them when either is missing.
+    """
+    import shutil
+
+    driver_path = shutil.which("chromedriver")
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if driver_path is None or browser is None:
+        raise RuntimeError(
+            f"headless Chromium is not available (chromium: {browser or 'not found'}, "
+            f"chromedriver: {driver_path or 'not found'}); {CHROMIUM_HELP}"
+        )
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError as exc:
+        raise RuntimeError(f"selenium is not installed; {CHROMIUM_HELP}") from exc
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        f"--window-size={width},{height}",
+    ):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from gensr_bench.regression import NOT_COMPARABLE, PASS, REGRESSION, NotComparable, check_runs
 from gensr_bench.cli import main
 from gensr_bench.errors import ConfigError
+from gensr_bench.regression import NOT_COMPARABLE, PASS, REGRESSION, NotComparable, check_runs
 from gensr_bench.testing import scored_output
 
 TOY_PLUGINS = Path(__file__).parent / "fixtures" / "toy_plugins"

@@ -1,0 +1,1 @@
+"""First-party leaderboard publishers (hook ``gensr_register_publishers``)."""
