@@ -121,10 +121,16 @@ def check_runs(
     if _suite_key(b_config) != _suite_key(c_config):
         b_name, b_fp, b_limit = _suite_key(b_config)
         c_name, c_fp, c_limit = _suite_key(c_config)
+        hint = (
+            f"run the candidate with --limit {b_limit} too, or compare with an entry of its "
+            f"first {c_limit} utterances (gensr-bench leaderboard add RUN --limit {c_limit})"
+            if (b_name, b_fp) == (c_name, c_fp)
+            else "run the candidate on the baseline's suite"
+        )
         raise NotComparable(
             f"the runs restored different suites: baseline {b_label} has {b_name} "
             f"(fingerprint {b_fp}, limit {b_limit}), candidate {c_label} has {c_name} "
-            f"(fingerprint {c_fp}, limit {c_limit}); run the candidate on the baseline's suite"
+            f"(fingerprint {c_fp}, limit {c_limit}); {hint}"
         )
     if not b_outputs:
         raise NotComparable(f"baseline {b_label} has no scored outputs")

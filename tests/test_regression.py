@@ -164,8 +164,12 @@ def test_check_runs_refuses_what_it_cannot_judge() -> None:
     base = _run("a", [1.0, 2.0])
     with pytest.raises(NotComparable, match="unknown whether higher is better"):
         check_runs(base, base, {})
-    with pytest.raises(NotComparable, match="different suites"):
+    with pytest.raises(NotComparable, match=r"different suites.*on the baseline's suite"):
         check_runs(base, _run("b", [1.0, 2.0], fingerprint="g"), {"wer": False})
+    limited = _run("c", [1.0])
+    limited[1]["suite"] = {"name": "s", "fingerprint": "f", "limit": 1}
+    with pytest.raises(NotComparable, match="leaderboard add RUN --limit 1"):
+        check_runs(base, limited, {"wer": False})
     with pytest.raises(ConfigError, match="alpha"):
         check_runs(base, base, {"wer": False}, alpha=1.5)
     with pytest.raises(ConfigError, match="must be >= 0"):
