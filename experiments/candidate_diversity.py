@@ -25,6 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from gensr_bench.audio import limit_peak
+from gensr_bench.errors import GensrError
 from gensr_bench.plugins import get_plugin_manager
 from gensr_bench.records import Restoration
 from gensr_bench.registry import Registries
@@ -42,6 +43,22 @@ def unanimous_pairs(scores: list[dict[str, float | None]], keys: tuple[str, ...]
         if all(x > y for x, y in values) or all(x < y for x, y in values):  # type: ignore[operator]
             count += 1
     return count
+
+
+def score_each(
+    metric: Any, candidates: list[Restoration], utt: Any
+) -> list[dict[str, float] | str]:
+    """The metric's scores of every candidate; a candidate it fails on gets the error text."""
+    try:
+        return list(metric.score_batch(candidates, [utt] * len(candidates)))
+    except GensrError:
+        out: list[dict[str, float] | str] = []
+        for candidate in candidates:
+            try:
+                out.append(metric.score_batch([candidate], [utt])[0])
+            except GensrError as exc:
+                out.append(str(exc))
+        return out
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -99,14 +116,20 @@ def main(argv: list[str] | None = None) -> int:
                 for c in candidates
             ]
             scores: list[dict[str, float | None]] = [{} for _ in limited]
+            errors: list[dict[str, str]] = [{} for _ in limited]
             for metric in metrics:
-                for i, result in enumerate(metric.score_batch(limited, [utt] * len(limited))):
-                    scores[i].update(result)
-            ovrl = [s["dnsmos_ovrl"] for s in scores if s.get("dnsmos_ovrl") is not None]
+                for i, result in enumerate(score_each(metric, limited, utt)):
+                    if isinstance(result, str):  # a failed metric is None plus its error
+                        scores[i].update(dict.fromkeys(metric.outputs))
+                        errors[i].update(dict.fromkeys(metric.outputs, result))
+                    else:
+                        scores[i].update(result)
+            ovrl = [float(v) for s in scores if (v := s.get("dnsmos_ovrl")) is not None]
             row = {
                 "id": utt.id,
                 "degradation": utt.meta.get("degradation"),
                 "scores": scores,
+                "errors": errors,
                 "sampling": [c.meta.get("sampling") for c in candidates],
                 "ovrl_spread": float(max(ovrl) - min(ovrl)) if ovrl else None,
                 "unanimous_pairs": unanimous_pairs(scores),
