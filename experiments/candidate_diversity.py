@@ -25,10 +25,10 @@ import numpy as np
 from tqdm import tqdm
 
 from gensr_bench.audio import limit_peak
-from gensr_bench.errors import GensrError
 from gensr_bench.plugins import get_plugin_manager
 from gensr_bench.records import Restoration
 from gensr_bench.registry import Registries
+from gensr_bench.runner import score_each
 
 KEYS = ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "speaker_sim")
 
@@ -43,22 +43,6 @@ def unanimous_pairs(scores: list[dict[str, float | None]], keys: tuple[str, ...]
         if all(x > y for x, y in values) or all(x < y for x, y in values):  # type: ignore[operator]
             count += 1
     return count
-
-
-def score_each(
-    metric: Any, candidates: list[Restoration], utt: Any
-) -> list[dict[str, float] | str]:
-    """The metric's scores of every candidate; a candidate it fails on gets the error text."""
-    try:
-        return list(metric.score_batch(candidates, [utt] * len(candidates)))
-    except GensrError:
-        out: list[dict[str, float] | str] = []
-        for candidate in candidates:
-            try:
-                out.append(metric.score_batch([candidate], [utt])[0])
-            except GensrError as exc:
-                out.append(str(exc))
-        return out
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -118,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             scores: list[dict[str, float | None]] = [{} for _ in limited]
             errors: list[dict[str, str]] = [{} for _ in limited]
             for metric in metrics:
-                for i, result in enumerate(score_each(metric, limited, utt)):
+                for i, result in enumerate(score_each(metric, limited, [utt] * len(limited))):
                     if isinstance(result, str):  # a failed metric is None plus its error
                         scores[i].update(dict.fromkeys(metric.outputs))
                         errors[i].update(dict.fromkeys(metric.outputs, result))

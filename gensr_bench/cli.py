@@ -377,6 +377,11 @@ def _print_notes(out_dir: Path) -> None:
 
 
 def _load_run(run_dir: Path) -> tuple[dict[str, Any], list[Any]]:
+    """``(config, outputs)`` of a run folder, or of a leaderboard entry (a ``.json`` file)."""
+    if run_dir.suffix == ".json":
+        from gensr_bench.leaderboard import load_entry
+
+        return load_entry(run_dir)
     from gensr_bench.store import RunStore
 
     store = RunStore(run_dir)
@@ -387,17 +392,22 @@ def _load_run(run_dir: Path) -> tuple[dict[str, Any], list[Any]]:
         store.close()
 
 
+def _all_metric_outputs(state: _State) -> dict[str, dict[str, bool]]:
+    """Registered metric name -> {output: higher is better}."""
+    return {
+        entry.name: {output: entry.cls.direction(output) for output in entry.cls.outputs}
+        for entry in state.registries.metrics
+    }
+
+
 def _directions(config: dict[str, Any], state: _State | None) -> dict[str, bool]:
     """Output name -> higher is better, from the registered metric classes when available."""
-    directions: dict[str, bool] = {}
-    for metric in config.get("metrics", []):
-        cls = None
-        if state is not None and metric["name"] in state.registries.metrics:
-            cls = state.registries.metrics.get(metric["name"])
-        if cls is not None:
-            for name in cls.outputs:
-                directions[name] = cls.direction(name)
-    return directions
+    registered = _all_metric_outputs(state) if state is not None else {}
+    return {
+        name: better
+        for metric in config.get("metrics", [])
+        for name, better in registered.get(metric["name"], {}).items()
+    }
 
 
 def _print_breakdown(out_dir: Path, by: str | None) -> None:
@@ -556,15 +566,7 @@ def check(
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise ConfigError(f"--tolerance {key}={value!r}: the delta must be a number")
             tolerances[key] = float(value)
-        runs = []
-        for label in (baseline, candidate):
-            if label.endswith(".json"):
-                from gensr_bench.leaderboard import load_entry
-
-                config, outputs = load_entry(Path(label))
-            else:
-                config, outputs = _load_run(Path(label))
-            runs.append((label, config, outputs))
+        runs = [(label, *_load_run(Path(label))) for label in (baseline, candidate)]
         directions = {**_directions(runs[0][1], state), **_directions(runs[1][1], state)}
         report = checking.check_runs(
             runs[0], runs[1], directions, tolerances, alpha=alpha, seed=seed
@@ -598,14 +600,6 @@ def leaderboard_group() -> None:
     `add` freezes a finished run into an entry, `list` shows the entries, `build` renders the
     site (published figures from leaderboard/reported/*.csv in their own tables).
     """
-
-
-def _all_metric_outputs(state: _State) -> dict[str, dict[str, bool]]:
-    """Registered metric name -> {output: higher is better}."""
-    return {
-        entry.name: {output: entry.cls.direction(output) for output in entry.cls.outputs}
-        for entry in state.registries.metrics
-    }
 
 
 def _suite_inputs(state: _State) -> Any:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import datetime
+import functools
 import json
 import re
 import shutil
@@ -548,14 +549,16 @@ class Entry:
         suite = self.data["suite"]
         return str(suite["name"]), str(suite["fingerprint"]), suite["limit"]
 
-    @property
+    @functools.cached_property
     def directions(self) -> dict[str, bool]:
         return {
             o["name"]: o["higher_is_better"] for m in self.data["metrics"] for o in m["outputs"]
         }
 
-    def outputs(self) -> list[ScoredOutput]:
-        return _outputs_of(self.data)
+    @functools.cached_property
+    def outputs(self) -> tuple[ScoredOutput, ...]:
+        """Every utterance's ScoredOutput, built once (the site reads them several times)."""
+        return tuple(_outputs_of(self.data))
 
 
 def load_entries(results_dir: str | Path) -> list[Entry]:
@@ -714,7 +717,7 @@ def _groups(entries: Sequence[Entry]) -> list[_Group]:
 def _deltas(entry: Entry, base: Entry, outputs: Sequence[tuple[str, bool]]) -> dict[str, Any]:
     from gensr_bench.stats import paired_difference
 
-    mine, theirs = entry.outputs(), base.outputs()
+    mine, theirs = entry.outputs, base.outputs
     deltas = {}
     for name, better in outputs:
         d = paired_difference(mine, theirs, name)
@@ -842,14 +845,14 @@ def _examples(
 
     if n <= 0:
         return [], None
-    outputs = entry.outputs()
+    outputs = entry.outputs
     picked = [o for o in _pick_examples(outputs, key, n) if _saved_audio(entry, o)]
     if not picked:
         saved = any(isinstance(o.flags.get("audio"), str) for o in outputs)
         if saved:
             return [], "The run saved audio, but its run folder is not on this machine."
         return [], "No audio was saved for this run (run it with `gensr-bench run --save-audio`)."
-    base_outputs = {(o.utterance_id, o.index): o for o in base.outputs()} if base else {}
+    base_outputs = {(o.utterance_id, o.index): o for o in base.outputs} if base else {}
     sources: Mapping[str, tuple[Audio | None, Audio | None]] = {}
     note = None
     if inputs is not None:
@@ -903,7 +906,7 @@ def _examples(
 def _breakdown(entry: Entry, key: str) -> list[dict[str, Any]]:
     from gensr_bench.stats import group_by, summarise
 
-    outputs = entry.outputs()
+    outputs = entry.outputs
     if not any(key in o.meta for o in outputs):
         return []
     directions = entry.directions
@@ -1122,7 +1125,7 @@ def build(
             )
             if examples_note:
                 report.notes.append(f"{entry.id}: {examples_note}")
-            failures = [o for o in entry.outputs() if o.errors]
+            failures = [o for o in entry.outputs if o.errors]
             page = env.get_template("model.html").render(
                 entry=entry,
                 data=entry.data,

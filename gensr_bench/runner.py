@@ -84,6 +84,54 @@ def audio_file_name(utterance_id: str) -> str:
     return f"{safe}.wav"
 
 
+def score_each(
+    metric: Metric, restorations: Sequence[Restoration], utterances: Sequence[Utterance]
+) -> list[dict[str, float] | str]:
+    """The metric's scores of every restoration, or the error text where it failed.
+
+    One ``score_batch`` call; if it raises, each restoration is scored alone so that one bad
+    output costs only its own score. Values must be finite numbers for every declared output.
+    """
+    try:
+        batch = metric.score_batch(restorations, utterances)
+        if len(batch) != len(restorations):
+            raise GensrError(f"returned {len(batch)} results for {len(restorations)} inputs")
+        return [_check_values(metric, values) for values in batch]
+    except Exception as exc:
+        if len(restorations) == 1:
+            return [_describe(exc)]
+        return [_score_one(metric, r, u) for r, u in zip(restorations, utterances, strict=True)]
+
+
+def _score_one(
+    metric: Metric, restoration: Restoration, utterance: Utterance
+) -> dict[str, float] | str:
+    try:
+        values = metric.score_batch([restoration], [utterance])
+        if len(values) != 1:
+            raise GensrError(f"returned {len(values)} results for 1 input")
+        return _check_values(metric, values[0])
+    except Exception as exc:
+        return _describe(exc)
+
+
+def _check_values(metric: Metric, values: Mapping[str, Any]) -> dict[str, float] | str:
+    missing = [n for n in metric.outputs if n not in values]
+    if missing:
+        return f"returned no value for {missing}"
+    clean: dict[str, float] = {}
+    for name in metric.outputs:
+        value = values[name]
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return f"returned a non-number for {name}: {value!r}"
+        if not math.isfinite(number):
+            return f"returned a non-finite value for {name}: {number}"
+        clean[name] = number
+    return clean
+
+
 class BatchProcessor:
     """Restores and scores batches. One lives in each worker and loads its components once."""
 
@@ -248,7 +296,7 @@ class BatchProcessor:
                 items[position].fail(names, _prefixed(metric.name, failure))
             return
         start = time.perf_counter()
-        results = self._score_isolated(metric, [p[1] for p in pending], [p[2] for p in pending])
+        results = score_each(metric, [p[1] for p in pending], [p[2] for p in pending])
         per_item = (time.perf_counter() - start) / len(pending)
         for (position, _, _, key), result in zip(pending, results, strict=True):
             item = items[position]
@@ -299,50 +347,6 @@ class BatchProcessor:
             reference_key = f"{reference_key}|transcript:{utt.transcript!r}"
         key = ScoreCache.key(metric_identity(metric, rate), output.content_hash(), reference_key)
         return restoration, scored_utt, key
-
-    def _score_isolated(
-        self, metric: Metric, restorations: list[Restoration], utterances: list[Utterance]
-    ) -> list[dict[str, float] | str]:
-        try:
-            batch = metric.score_batch(restorations, utterances)
-            if len(batch) != len(restorations):
-                raise GensrError(f"returned {len(batch)} results for {len(restorations)} inputs")
-            return [self._check_values(metric, values) for values in batch]
-        except Exception as exc:
-            if len(restorations) == 1:
-                return [_describe(exc)]
-            # Isolate the failing utterance(s): score one at a time.
-            return [
-                self._score_one(metric, r, u) for r, u in zip(restorations, utterances, strict=True)
-            ]
-
-    def _score_one(
-        self, metric: Metric, restoration: Restoration, utterance: Utterance
-    ) -> dict[str, float] | str:
-        try:
-            values = metric.score_batch([restoration], [utterance])
-            if len(values) != 1:
-                raise GensrError(f"returned {len(values)} results for 1 input")
-            return self._check_values(metric, values[0])
-        except Exception as exc:
-            return _describe(exc)
-
-    @staticmethod
-    def _check_values(metric: Metric, values: Mapping[str, Any]) -> dict[str, float] | str:
-        missing = [n for n in metric.outputs if n not in values]
-        if missing:
-            return f"returned no value for {missing}"
-        clean: dict[str, float] = {}
-        for name in metric.outputs:
-            value = values[name]
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                return f"returned a non-number for {name}: {value!r}"
-            if not math.isfinite(number):
-                return f"returned a non-finite value for {name}: {number}"
-            clean[name] = number
-        return clean
 
 
 # -- worker processes ---------------------------------------------------------------------
