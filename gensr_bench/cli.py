@@ -661,21 +661,15 @@ def leaderboard_add(
     overwrite: bool,
 ) -> None:
     """Freeze the finished run in RUN_DIR into RESULTS/<model>--<suite>[--tag].json."""
-    from gensr_bench.leaderboard import add, load_entry
+    from gensr_bench.leaderboard import entry_from_run, write_entry
 
-    path = add(
-        run_dir,
-        results,
-        _all_metric_outputs(state),
-        tag=tag,
-        base=base,
-        label=label,
-        limit=limit,
-        overwrite=overwrite,
+    entry = entry_from_run(
+        run_dir, _all_metric_outputs(state), tag=tag, base=base, label=label, limit=limit
     )
-    config, outputs = load_entry(path)
+    path = write_entry(entry, results, limit=limit, overwrite=overwrite)
     size = path.stat().st_size / 1024
-    click.echo(f"added {_run_label(config)} ({len(outputs)} utterances) as {path} ({size:.0f} KiB)")
+    n = len(entry["utterances"])
+    click.echo(f"added {_run_label(entry)} ({n} utterances) as {path} ({size:.0f} KiB)")
 
 
 @leaderboard_group.command(name="list")

@@ -458,11 +458,26 @@ def add(
     """Write the entry of the finished run in ``run_dir`` to
     ``results_dir/<model>--<suite>[--tag].json`` and return its path.
 
-    Refuses to replace an existing file unless ``overwrite``; ``base`` must name an entry
-    (file stem) that exists in ``results_dir``. See :func:`entry_from_run` for the rest.
+    See :func:`entry_from_run` for the entry and :func:`write_entry` for where it goes.
+    """
+    entry = entry_from_run(run_dir, metric_outputs, tag=tag, base=base, label=label, limit=limit)
+    return write_entry(entry, results_dir, limit=limit, overwrite=overwrite)
+
+
+def write_entry(
+    entry: Mapping[str, Any],
+    results_dir: str | Path,
+    *,
+    limit: int | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``entry`` to ``results_dir/<model>--<suite>[--tag | --first<limit>].json``.
+
+    Refuses to replace an existing file unless ``overwrite``; the entry's ``base`` must name
+    an entry (file stem) that exists in ``results_dir``.
     """
     results = Path(results_dir)
-    entry = entry_from_run(run_dir, metric_outputs, tag=tag, base=base, label=label, limit=limit)
+    base, tag = entry.get("base"), entry.get("tag")
     if base is not None and not (results / f"{base}.json").is_file():
         known = ", ".join(sorted(p.stem for p in results.glob("*.json"))) or "(none)"
         raise EntryError(
