@@ -2,7 +2,14 @@
 
 from gensr_bench.errors import GensrError
 from gensr_bench.hookspecs import hookimpl
-from gensr_bench.interfaces import AlignablePolicy, Metric, Publisher, RestorationModel, Suite
+from gensr_bench.interfaces import (
+    AlignablePolicy,
+    Backend,
+    Metric,
+    Publisher,
+    RestorationModel,
+    Suite,
+)
 from gensr_bench.records import Audio, Restoration, ScoredOutput, Utterance
 
 __version__ = "0.1.0"
@@ -10,6 +17,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AlignablePolicy",
     "Audio",
+    "Backend",
     "GensrError",
     "Metric",
     "Publisher",

@@ -166,6 +166,30 @@ def cli(
     ctx.obj = state
 
 
+def backend_options(command: Any) -> Any:
+    """``--backend`` and ``--backend-option``: where batches run (run, align)."""
+    command = click.option(
+        "--backend-option",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Option for the backend, e.g. address=auto for an existing Ray cluster.",
+    )(command)
+    return click.option(
+        "--backend",
+        default="local",
+        show_default=True,
+        help="Where batches run: local (this machine) or a registered backend such as ray.",
+    )(command)
+
+
+def make_backend(state: _State, name: str, pairs: Sequence[str]) -> Any:
+    """The registered backend ``name`` with its ``--backend-option`` values."""
+    from gensr_bench.registry import Registry
+
+    registry = Registry.from_plugins(state.pm, "backends")
+    return registry.create(name, **_parse_options(pairs, "--backend-option"))
+
+
 @cli.command()
 @click.option("--model", required=True, help="Registered model name (see `ls models`).")
 @click.option("--suite", required=True, help="Registered suite name (see `ls suites`).")
@@ -208,6 +232,14 @@ def cli(
 @click.option(
     "--metric-option", multiple=True, metavar="METRIC.KEY=VALUE", help="Option for one metric."
 )
+@backend_options
+@click.option(
+    "--shard",
+    default=None,
+    metavar="I/N",
+    help="Run only shard I of N (utterances at positions p with p %% N == I), for job arrays; "
+    "join the N finished shards with `gensr-bench merge`.",
+)
 @pass_state
 def run(
     state: _State,
@@ -228,10 +260,13 @@ def run(
     suite_option: tuple[str, ...],
     suite_config: str | None,
     metric_option: tuple[str, ...],
+    backend: str,
+    backend_option: tuple[str, ...],
+    shard: str | None,
 ) -> None:
     """Restore every utterance of SUITE with MODEL and score it with every metric."""
     from gensr_bench.plugins import plugin_dirs_from_env
-    from gensr_bench.runner import RunOptions
+    from gensr_bench.runner import RunOptions, parse_shard
 
     reg = state.registries
     metric_classes = reg.resolve_metrics(
@@ -247,7 +282,14 @@ def run(
     suite_options = _parse_options(suite_option, "--suite-option")
     suite_cls = reg.suites.get(suite)
     metric_objs = [cls(**per_metric.get(cls.name, {})) for cls in metric_classes]
-    base_dir = Path(out) if out else Path("runs") / f"{Path(model).name}--{suite}"
+    try:
+        shard_spec = parse_shard(shard) if shard is not None else None
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--shard") from exc
+    default_name = f"{Path(model).name}--{suite}"
+    if shard_spec is not None:
+        default_name += f"--shard{shard_spec[0]}of{shard_spec[1]}"
+    base_dir = Path(out) if out else Path("runs") / default_name
     options = RunOptions(
         seed=seed,
         workers=workers or os.cpu_count() or 1,
@@ -258,6 +300,8 @@ def run(
         save_audio=save_audio,
         # Worker processes re-import local plugin files (from --plugins-dir or the env var).
         plugin_dirs=tuple(str(d.resolve()) for d in plugin_dirs_from_env(state.plugin_dirs)),
+        backend=make_backend(state, backend, backend_option),
+        shard=shard_spec,
     )
     # A suite with subsets (e.g. dns) is run and reported subset by subset.
     parts = [(name, reg.suites.get(name)) for name in suite_cls.subsets] or [(suite, suite_cls)]
@@ -521,6 +565,31 @@ def report(
         if by:
             click.echo(f"\n{run_dir}")
             _print_breakdown(Path(run_dir), by)
+
+
+@cli.command()
+@click.argument("shard_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False), help="Folder of the merged run."
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing run in --out.")
+@click.option(
+    "--by", "by", default=None, help="Also break results down by this meta key, e.g. degradation."
+)
+def merge(shard_dirs: tuple[str, ...], out: str, overwrite: bool, by: str | None) -> None:
+    """Join the finished shards of one `run --shard I/N` into a single run in --out.
+
+    The merged run has the scores, summary and configuration that one unsharded run of the
+    same command gives; report, check and leaderboard add read it like any run.
+    """
+    from gensr_bench.runner import merge_runs
+
+    result = merge_runs(shard_dirs, out, overwrite=overwrite)
+    out_dir = Path(out)
+    click.echo(f"merged {len(shard_dirs)} shards: {result.n_utterances} utterances ({out_dir})")
+    click.echo(_table(_summary_rows(result.summaries), ["metric", "mean", "95% CI", "scored"]))
+    _print_breakdown(out_dir, by)
+    _print_notes(out_dir)
 
 
 @cli.command()

@@ -13,7 +13,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from gensr_bench.interfaces import Metric, Publisher, RestorationModel, Suite
+    from gensr_bench.interfaces import Backend, Metric, Publisher, RestorationModel, Suite
     from gensr_bench.records import RunResult
 
 PROJECT = "gensr_bench"
@@ -72,4 +72,13 @@ def gensr_register_publishers() -> list[type[Publisher]]:
     :class:`~gensr_bench.interfaces.Publisher` subclasses this plugin provides (each with a
     ``name`` and ``publish(site_dir, options)``). Every plugin's answer is collected; a name
     registered twice is an error."""
+    raise NotImplementedError
+
+
+@hookspec
+def gensr_register_backends() -> list[type[Backend]]:
+    """Called when a run looks up its ``--backend``; return the
+    :class:`~gensr_bench.interfaces.Backend` subclasses this plugin provides (each with a
+    ``name`` and ``map_batches``). Every plugin's answer is collected; a name registered twice
+    is an error."""
     raise NotImplementedError

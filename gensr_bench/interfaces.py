@@ -1,5 +1,5 @@
 """Abstract bases of the components plugins provide: metrics, restoration models, suites,
-and leaderboard publishers.
+leaderboard publishers and execution backends.
 
 The core calls these interfaces only; it knows no metric, model or suite by name.
 """
@@ -12,10 +12,13 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from gensr_bench.records import Audio, Restoration, Utterance
 from gensr_bench.weights import WeightFile
+
+if TYPE_CHECKING:
+    from gensr_bench.runner import BatchProcessor, Processed
 
 PARADIGMS = ("ar", "mgm", "fm", "discriminative", "dsp")
 
@@ -299,3 +302,33 @@ class Publisher(Component):
     @abstractmethod
     def publish(self, site_dir: Path, options: Mapping[str, Any]) -> str:
         """Publish the site in ``site_dir``; return where it went (a path or an address)."""
+
+
+#: One batch of a run: (position in the suite, utterance) pairs.
+Batch = list[tuple[int, Utterance]]
+
+
+class Backend(Component):
+    """Where a run's batches are restored and scored (``gensr-bench run --backend NAME``).
+
+    Registered by the hook ``gensr_register_backends``; ``local`` (this machine, worker
+    processes) is the default. ``map_batches`` receives the run's
+    :class:`~gensr_bench.runner.BatchProcessor` (picklable: model, metrics, the score cache's
+    path) and an iterator of batches, and yields each batch's processed results as it
+    completes, in any order. A backend must load the processor once per worker, never once per
+    batch, keep a bounded number of batches in flight (memory stays flat as the suite grows),
+    and leave the scores unchanged: the results of a batch are those of
+    ``processor.process(batch, seed)``. Options come from ``--backend-option KEY=VALUE``.
+    """
+
+    @abstractmethod
+    def map_batches(
+        self,
+        processor: BatchProcessor,
+        batches: Iterator[Batch],
+        seed: int,
+        *,
+        workers: int,
+        plugin_dirs: Sequence[str] = (),
+    ) -> Iterator[list[Processed]]:
+        """Process every batch with ``workers`` workers; yield each batch's results."""

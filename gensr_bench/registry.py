@@ -15,7 +15,14 @@ from typing import Any, Generic, TypeVar
 import pluggy
 
 from gensr_bench.errors import DuplicateNameError, PluginError, UnknownNameError
-from gensr_bench.interfaces import Component, Metric, Publisher, RestorationModel, Suite
+from gensr_bench.interfaces import (
+    Backend,
+    Component,
+    Metric,
+    Publisher,
+    RestorationModel,
+    Suite,
+)
 
 C = TypeVar("C", bound=Component)
 
@@ -27,6 +34,7 @@ KINDS: dict[str, tuple[str, type[Component], str]] = {
     "models": ("gensr_register_models", RestorationModel, "model"),
     "suites": ("gensr_register_suites", Suite, "suite"),
     "publishers": ("gensr_register_publishers", Publisher, "publisher"),
+    "backends": ("gensr_register_backends", Backend, "backend"),
 }
 
 
@@ -40,7 +48,7 @@ class Entry(Generic[C]):
 
 
 class Registry(Generic[C]):
-    """Registered classes of one kind (metrics, models, suites, publishers), by ``name``."""
+    """Registered classes of one kind (metrics, models, suites, ...), by ``name``."""
 
     def __init__(
         self, kind: str, entries: dict[str, Entry[C]], pm: pluggy.PluginManager | None = None

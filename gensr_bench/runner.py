@@ -23,7 +23,7 @@ from typing import Any
 
 from gensr_bench import audio as audio_ops
 from gensr_bench.errors import ConfigError, GensrError
-from gensr_bench.interfaces import Metric, RestorationModel, Suite
+from gensr_bench.interfaces import Backend, Batch, Metric, RestorationModel, Suite
 from gensr_bench.records import Audio, Restoration, RunResult, ScoredOutput, Utterance
 from gensr_bench.store import ScoreCache
 
@@ -82,6 +82,20 @@ def audio_file_name(utterance_id: str) -> str:
     if safe != utterance_id or not safe:
         safe = f"{safe[:80]}-{hashlib.sha256(utterance_id.encode()).hexdigest()[:8]}"
     return f"{safe}.wav"
+
+
+#: Flag under which a worker returns an output's audio for the caller to save (never stored).
+COLLECTED_AUDIO = "_collected_audio"
+
+
+def save_audio(audio_dir: Path, utterance_id: str, audio: Audio) -> str:
+    """Write a scored output as ``audio_dir/<id>.wav`` (float); returns the file name."""
+    name = audio_file_name(utterance_id)
+    audio_dir.mkdir(parents=True, exist_ok=True)
+    tmp = audio_dir / f".tmp-{name}"
+    audio_ops.write_audio(tmp, audio)
+    tmp.replace(audio_dir / name)
+    return name
 
 
 def score_each(
@@ -146,6 +160,10 @@ class BatchProcessor:
         self.metrics = list(metrics)
         self.cache = cache
         self.audio_dir = None if audio_dir is None else Path(audio_dir)
+        #: Return each output's audio in ``flags[COLLECTED_AUDIO]`` instead of writing it to
+        #: ``audio_dir`` (for workers that do not share the caller's file system); the caller
+        #: (``evaluate``) saves it.
+        self.collect_audio = False
         self.output_names = [name for m in self.metrics for name in m.outputs]
         self._ready: set[int] = set()
         self._setup_errors: dict[int, str] = {}
@@ -241,17 +259,10 @@ class BatchProcessor:
                 item.flags["peak_normalised_gain"] = gain
             item.output = limited
             if self.audio_dir is not None:
-                item.flags["audio"] = self._save(item.utterance.id, limited)
-
-    def _save(self, utterance_id: str, audio: Audio) -> str:
-        """Write the scored output as ``audio_dir/<id>.wav`` (float); returns the file name."""
-        assert self.audio_dir is not None
-        name = audio_file_name(utterance_id)
-        self.audio_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.audio_dir / f".tmp-{name}"
-        audio_ops.write_audio(tmp, audio)
-        tmp.replace(self.audio_dir / name)
-        return name
+                if self.collect_audio:
+                    item.flags[COLLECTED_AUDIO] = limited
+                else:
+                    item.flags["audio"] = save_audio(self.audio_dir, item.utterance.id, limited)
 
     def _model_input(self, item: _Item) -> Utterance:
         utt = item.utterance
@@ -349,25 +360,108 @@ class BatchProcessor:
         return restoration, scored_utt, key
 
 
-# -- worker processes ---------------------------------------------------------------------
+# -- the local backend: this process, or worker processes on this machine -------------------
 _WORKER: BatchProcessor | None = None
 
 
-def _init_worker(payload: bytes, plugin_dirs: Sequence[str], threads: int) -> None:
-    global _WORKER
+def init_worker(payload: bytes, plugin_dirs: Sequence[str], threads: int) -> BatchProcessor:
+    """Set a worker up: thread counts, local plugin files, then the unpickled processor.
+
+    Shared by every backend whose workers are separate processes (``local``, ``ray``).
+    """
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:  # pragma: no cover - torch is a dependency, but metrics need not use it
+        pass
 
     from gensr_bench.plugins import _local_plugin_files, load_local_module
 
     for path in _local_plugin_files(Path(d) for d in plugin_dirs):
         load_local_module(path)
-    _WORKER = pickle.loads(payload)
+    processor: BatchProcessor = pickle.loads(payload)
+    return processor
+
+
+def _init_pool_worker(payload: bytes, plugin_dirs: Sequence[str], threads: int) -> None:
+    global _WORKER
+    _WORKER = init_worker(payload, plugin_dirs, threads)
 
 
 def _work(batch: Sequence[tuple[int, Utterance]], seed: int) -> list[Processed]:
     assert _WORKER is not None, "worker not initialised"
     return _WORKER.process(batch, seed)
+
+
+class LocalBackend(Backend):
+    """This machine: the calling process (1 worker) or spawned worker processes (default)."""
+
+    name = "local"
+    version = "1"
+    accepted_options = ()
+
+    def map_batches(
+        self,
+        processor: BatchProcessor,
+        batches: Iterator[Batch],
+        seed: int,
+        *,
+        workers: int,
+        plugin_dirs: Sequence[str] = (),
+    ) -> Iterator[list[Processed]]:
+        if workers == 1:
+            for batch in batches:
+                yield processor.process(batch, seed)
+            return
+        if processor.cache is not None:
+            processor.cache.prepare()  # workers then only read a database already in WAL mode
+        payload = pickle.dumps(processor)
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        context = multiprocessing.get_context("spawn")
+        with cf.ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=context,
+            initializer=_init_pool_worker,
+            initargs=(payload, list(plugin_dirs), threads),
+        ) as pool:
+            yield from bounded(
+                lambda batch: pool.submit(_work, batch, seed), batches, 2 * workers, _wait_any
+            )
+
+
+def _wait_any(pending: set[Any]) -> tuple[list[Any], set[Any]]:
+    done, rest = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+    return [future.result() for future in done], set(rest)
+
+
+def bounded(
+    submit: Callable[[Batch], Any],
+    batches: Iterator[Batch],
+    limit: int,
+    wait_any: Callable[[set[Any]], tuple[list[Any], set[Any]]],
+) -> Iterator[Any]:
+    """Keep at most ``limit`` submitted batches in flight; yield results as they complete.
+
+    ``submit`` starts one batch and returns its handle (a future, a Ray object ref);
+    ``wait_any(pending)`` blocks until at least one is done and returns (their results, the
+    handles still pending). Batches are drawn lazily, so memory stays flat.
+    """
+    pending: set[Any] = set()
+    exhausted = False
+    while True:
+        while not exhausted and len(pending) < limit:
+            batch = next(batches, None)
+            if batch is None:
+                exhausted = True
+                break
+            pending.add(submit(batch))
+        if not pending:
+            return
+        results, pending = wait_any(pending)
+        yield from results
 
 
 def _batched(
@@ -383,6 +477,35 @@ def _batched(
         yield batch
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/N"`` -> ``(i, N)`` with ``0 <= i < N``; ConfigError with the fix otherwise."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if match is None:
+        raise ConfigError(
+            f"shard {text!r} is not of the form i/N (e.g. 0/4 for the first of four shards)"
+        )
+    index, count = int(match.group(1)), int(match.group(2))
+    if count < 1 or not 0 <= index < count:
+        raise ConfigError(
+            f"shard {text!r} is out of range: N must be at least 1 and i one of 0 .. N-1 "
+            f"(shards of a 4-way split are 0/4, 1/4, 2/4 and 3/4)"
+        )
+    return index, count
+
+
+def in_shard(position: int, shard: tuple[int, int] | None) -> bool:
+    """Whether the utterance at ``position`` of the suite belongs to ``shard`` (round robin)."""
+    return shard is None or position % shard[1] == shard[0]
+
+
+def shard_size(total: int, shard: tuple[int, int] | None) -> int:
+    """How many of ``total`` utterances ``shard`` holds."""
+    if shard is None:
+        return total
+    index, count = shard
+    return total // count + (1 if index < total % count else 0)
+
+
 def evaluate(
     model: RestorationModel,
     utterances: Iterable[Utterance],
@@ -395,12 +518,16 @@ def evaluate(
     cache: ScoreCache | None = None,
     plugin_dirs: Sequence[str] = (),
     audio_dir: str | Path | None = None,
+    backend: Backend | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> Iterator[ScoredOutput]:
     """Restore and score every utterance not in ``skip``; yields results as they complete.
 
-    With ``workers > 1`` batches go to that many spawned processes, each loading the model and
-    metrics once; at most ``2 * workers`` batches are in flight so memory stays flat. New
-    metric values are written to ``cache`` here, in the calling process.
+    ``backend`` (default: :class:`LocalBackend`) decides where batches run; each worker loads
+    the model and metrics once, and a bounded number of batches is in flight so memory stays
+    flat. With ``shard=(i, N)`` only the utterances at positions ``p`` with ``p % N == i`` are
+    processed. New metric values are written to ``cache`` here, in the calling process; audio
+    a worker returns instead of saving (``BatchProcessor.collect_audio``) is saved here too.
     """
     if workers < 1:
         raise ConfigError(f"workers must be at least 1, got {workers}")
@@ -415,7 +542,7 @@ def evaluate(
                     f"utterance id {utt.id!r} occurs twice in the suite; ids must be unique"
                 )
             seen.add(utt.id)
-            if utt.id not in skip:
+            if utt.id not in skip and in_shard(index, shard):
                 yield index, utt
 
     def finish(results: list[Processed]) -> Iterator[ScoredOutput]:
@@ -425,40 +552,20 @@ def evaluate(
                 merged.update(entries)
             cache.put_many(merged)
         for scored, _ in results:
+            audio = scored.flags.get(COLLECTED_AUDIO)
+            if audio is not None and audio_dir is not None:
+                flags = {k: v for k, v in scored.flags.items() if k != COLLECTED_AUDIO}
+                flags["audio"] = save_audio(Path(audio_dir), scored.utterance_id, audio)
+                scored = replace(scored, flags=flags)
             yield scored
 
+    processor = BatchProcessor(model, metrics, cache, audio_dir)
+    chosen = backend if backend is not None else LocalBackend()
     batches = _batched(numbered(), batch_size)
-    if workers == 1:
-        processor = BatchProcessor(model, metrics, cache, audio_dir)
-        for batch in batches:
-            yield from finish(processor.process(batch, seed))
-        return
-
-    if cache is not None:
-        cache.prepare()  # workers then only read a database that already exists in WAL mode
-    payload = pickle.dumps(BatchProcessor(model, metrics, cache, audio_dir))
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    context = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=context,
-        initializer=_init_worker,
-        initargs=(payload, list(plugin_dirs), threads),
-    ) as pool:
-        in_flight: set[cf.Future[list[Processed]]] = set()
-        exhausted = False
-        while True:
-            while not exhausted and len(in_flight) < 2 * workers:
-                batch = next(batches, [])
-                if not batch:
-                    exhausted = True
-                    break
-                in_flight.add(pool.submit(_work, batch, seed))
-            if not in_flight:
-                break
-            done, in_flight = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
-            for future in done:
-                yield from finish(future.result())
+    for results in chosen.map_batches(
+        processor, batches, seed, workers=workers, plugin_dirs=plugin_dirs
+    ):
+        yield from finish(results)
 
 
 Callback = Callable[[ScoredOutput], None]
@@ -479,18 +586,33 @@ class RunOptions:
     plugin_dirs: tuple[str, ...] = ()
     #: Keep every scored output as ``OUT/audio/<id>.wav`` (named in ``flags.audio``).
     save_audio: bool = False
+    #: Where batches run (``None``: the local backend).
+    backend: Backend | None = None
+    #: ``(i, N)``: only the utterances at positions ``p % N == i`` (a part of a job array; the
+    #: parts are joined with ``merge_runs``). Recorded in the run's config.
+    shard: tuple[int, int] | None = None
 
 
 def run_config(
-    model: RestorationModel, suite: Suite, metrics: Sequence[Metric], seed: int
+    model: RestorationModel,
+    suite: Suite,
+    metrics: Sequence[Metric],
+    seed: int,
+    shard: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
-    """What determines a run's scores; a resumed run must match it exactly."""
-    return {
+    """What determines a run's scores; a resumed run must match it exactly.
+
+    A shard's config is the whole run's plus ``"shard": [i, N]``.
+    """
+    config = {
         "model": model.config(),
         "suite": {**suite.config(), "limit": suite.limit, "fingerprint": suite.fingerprint()},
         "metrics": [metric.config() for metric in metrics],
         "seed": seed,
     }
+    if shard is not None:
+        config["shard"] = list(shard)
+    return config
 
 
 def git_commit() -> dict[str, Any] | None:
@@ -588,7 +710,7 @@ def run_suite(
     if not metrics:
         raise ConfigError("no metrics selected; pass --metrics or install a metric plugin")
     store = RunStore(out_dir)
-    config = run_config(model, suite, metrics, options.seed)
+    config = run_config(model, suite, metrics, options.seed, options.shard)
     store.create(config, resume=options.resume, overwrite=options.overwrite)
     try:
         done = store.done_ids() if options.resume else set()
@@ -600,6 +722,7 @@ def run_suite(
                 "already_done": len(done),
                 "workers": options.workers,
                 "batch_size": options.batch_size,
+                "backend": options.backend.name if options.backend is not None else "local",
             }
         )
         store.set_info("provenance", provenance)
@@ -608,7 +731,7 @@ def run_suite(
         if pm is not None:
             pm.hook.gensr_run_started(run=run_info)
         if on_start is not None:
-            on_start(len(suite), len(done))
+            on_start(shard_size(len(suite), options.shard), len(done))
         cache = None
         if options.use_cache:
             cache = ScoreCache(options.cache_path)
@@ -624,6 +747,8 @@ def run_suite(
             cache=cache,
             plugin_dirs=options.plugin_dirs,
             audio_dir=Path(out_dir) / "audio" if options.save_audio else None,
+            backend=options.backend,
+            shard=options.shard,
         ):
             store.write(scored)
             if on_output is not None:
@@ -649,3 +774,131 @@ def run_suite(
         return result
     finally:
         store.close()
+
+
+def merge_runs(
+    run_dirs: Sequence[str | Path], out_dir: str | Path, *, overwrite: bool = False
+) -> RunResult:
+    """Join the finished shards ``i/N`` of one run (``--shard``) into the run they split.
+
+    Every shard must have the same configuration apart from ``shard`` and the same ``N``; each
+    ``i`` must appear exactly once, and each shard must be finished. The merged store holds
+    every shard's rows, the configuration of an unsharded run (so the result compares, reports
+    and resumes as one), the shards' sessions, and its summary is computed as ``run_suite``
+    computes it: the scores and summaries equal those of one run over the whole suite. Each
+    output's direction is read from the shards' own summaries. Saved audio (``audio/``) is
+    copied.
+    """
+    import json
+    import shutil
+
+    from gensr_bench.stats import summarise
+    from gensr_bench.store import RunStore, write_exports
+
+    if not run_dirs:
+        raise ConfigError("name the shard folders to merge (the --out of each --shard run)")
+    shards: dict[int, tuple[Path, dict[str, Any]]] = {}
+    directions: dict[str, bool] = {}
+    base: dict[str, Any] | None = None
+    count: int | None = None
+    for run_dir in map(Path, run_dirs):
+        store = RunStore(run_dir)
+        try:
+            config = store.get_info("config")
+            status = store.get_info("status")
+        finally:
+            store.close()
+        shard = (config or {}).get("shard")
+        if shard is None:
+            raise ConfigError(
+                f"{run_dir} is not a shard: its run was made without --shard i/N; merge only "
+                "the parts of one sharded run"
+            )
+        if status != "finished":
+            raise ConfigError(
+                f"shard {shard[0]}/{shard[1]} in {run_dir} is not finished; complete it by "
+                "rerunning its command with --resume, then merge"
+            )
+        rest = {k: v for k, v in config.items() if k != "shard"}
+        if base is None:
+            base, count = rest, int(shard[1])
+        elif rest != base:
+            differing = sorted(k for k in set(rest) | set(base) if rest.get(k) != base.get(k))
+            raise ConfigError(
+                f"{run_dir} is a shard of a different run (its configuration differs in "
+                f"{differing}); merge the shards of one command line only"
+            )
+        if int(shard[1]) != count:
+            raise ConfigError(
+                f"{run_dir} is shard {shard[0]}/{shard[1]}, but the others split the run into "
+                f"{count}; all shards must use the same N"
+            )
+        if int(shard[0]) in shards:
+            raise ConfigError(
+                f"shard {shard[0]}/{count} given twice: {shards[int(shard[0])][0]} and {run_dir}"
+            )
+        shards[int(shard[0])] = (run_dir, config)
+        try:
+            summary = json.loads((run_dir / "summary.json").read_text())
+            for item in summary["summaries"]:
+                directions[item["output"]] = bool(item["higher_is_better"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(
+                f"cannot read the summary of shard {shard[0]}/{shard[1]} in {run_dir} "
+                f"({exc}); finish it by rerunning its command with --resume"
+            ) from exc
+    assert base is not None and count is not None
+    missing = sorted(set(range(count)) - set(shards))
+    if missing:
+        raise ConfigError(
+            f"cannot merge: shard(s) {', '.join(f'{i}/{count}' for i in missing)} missing; "
+            "run them and pass every shard's folder"
+        )
+    target = RunStore(out_dir)
+    target.create(base, resume=False, overwrite=overwrite)
+    try:
+        sessions: list[Any] = []
+        provenance: dict[str, Any] = {}
+        seen: dict[str, Path] = {}
+        for index in range(count):
+            run_dir, _ = shards[index]
+            source = RunStore(run_dir)
+            try:
+                for output in source.outputs():
+                    if output.utterance_id in seen:
+                        raise ConfigError(
+                            f"utterance {output.utterance_id!r} is in {seen[output.utterance_id]}"
+                            f" and in {run_dir}; these shards overlap"
+                        )
+                    seen[output.utterance_id] = run_dir
+                    target.write(output)
+                shard_provenance = source.get_info("provenance") or {}
+                sessions.extend(
+                    {**session, "shard": f"{index}/{count}", "run_dir": str(run_dir)}
+                    for session in (source.get_info("sessions") or [])
+                )
+            finally:
+                source.close()
+            provenance = provenance or shard_provenance
+            audio = run_dir / "audio"
+            if audio.is_dir():
+                shutil.copytree(audio, Path(out_dir) / "audio", dirs_exist_ok=True)
+        provenance = {**provenance, "merged_from": [str(shards[i][0]) for i in range(count)]}
+        target.set_info("provenance", provenance)
+        target.set_info("sessions", sessions)
+        outputs = list(target.outputs())
+        # Every row lists every output of the run, in the metrics' order (BatchProcessor).
+        names = list(outputs[0].scores) if outputs else []
+        summaries = summarise(outputs, names, directions.__getitem__, int(base.get("seed", 0)))
+        result = RunResult(
+            run_id=os.path.basename(os.path.abspath(out_dir)),
+            config=base,
+            provenance={**provenance, "sessions": sessions},
+            summaries=tuple(summaries),
+            n_utterances=len(outputs),
+        )
+        target.set_info("status", "finished")
+        write_exports(target, result)
+        return result
+    finally:
+        target.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -144,7 +145,9 @@ class NoisyEchoModel(RestorationModel):
 class LevelMetric(Metric):
     """Test metric: RMS level of the output in dBFS (cheap, non-intrusive).
 
-    Option ``delay``: seconds to sleep per utterance, to make runs slow on purpose.
+    Option ``delay``: seconds to sleep per utterance, to make runs slow on purpose;
+    ``setup_log``: a folder where each ``setup`` call appends its process id to ``setup.log``
+    (to count how often workers load the metric).
     """
 
     name = "test-level"
@@ -152,6 +155,12 @@ class LevelMetric(Metric):
     requires_reference = False
     sample_rate = 16000
     outputs = ("level_db",)
+
+    def setup(self) -> None:
+        folder = self.options.get("setup_log")
+        if folder:
+            with (Path(folder) / "setup.log").open("a") as handle:
+                handle.write(f"{os.getpid()}\n")
 
     def score_batch(
         self, restorations: Sequence[Restoration], utterances: Sequence[Utterance]
@@ -414,6 +423,24 @@ def toy_cli_run(
     code = main(args)
     assert code == 0, f"gensr-bench {' '.join(args)} exited with {code}"
     return out
+
+
+Row = tuple[str, int, dict[str, Any], dict[str, Any], dict[str, Any]]
+
+
+def run_rows(run_dir: Path) -> list[Row]:
+    """What must not differ between two runs of the same work (backends, workers, shards):
+    each row's id, suite position, scores, errors and meta, in suite order."""
+    from gensr_bench.store import RunStore
+
+    store = RunStore(run_dir)
+    try:
+        return [
+            (o.utterance_id, o.index, dict(o.scores), dict(o.errors), dict(o.meta))
+            for o in store.outputs()
+        ]
+    finally:
+        store.close()
 
 
 def scored_output(

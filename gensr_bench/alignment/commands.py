@@ -37,6 +37,8 @@ from gensr_bench.cli import (
     _run_one,
     _State,
     _table,
+    backend_options,
+    make_backend,
     pass_state,
 )
 from gensr_bench.errors import ConfigError, GensrError, StoreError
@@ -517,6 +519,7 @@ def _pairs_step(
 @click.option(
     "--metric-option", multiple=True, metavar="METRIC.KEY=VALUE", help="Option for one metric."
 )
+@backend_options
 @pass_state
 def align_command(
     state: _State,
@@ -541,6 +544,8 @@ def align_command(
     model_option: tuple[str, ...],
     suite_option: tuple[str, ...],
     metric_option: tuple[str, ...],
+    backend: str,
+    backend_option: tuple[str, ...],
 ) -> None:
     """Align a generative model on its own candidates: sample, pair, train (DPO).
 
@@ -609,6 +614,7 @@ def align_command(
         resume=resume,
         save_audio=True,
         plugin_dirs=tuple(str(d.resolve()) for d in plugin_dirs_from_env(state.plugin_dirs)),
+        backend=make_backend(state, backend, backend_option),
     )
     _run_one(
         state,

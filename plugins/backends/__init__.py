@@ -1,0 +1,1 @@
+"""Built-in execution backends (hook ``gensr_register_backends``)."""
