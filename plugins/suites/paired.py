@@ -571,6 +571,7 @@ class VoiceFixerDerev(VoiceFixerSuite):
 
 
 SUITES: tuple[type[PairedDirSuite], ...] = (
+    PairedDirSuite,
     LibriVoxGSR,
     CCMusicGSR,
     VoiceFixerGSR,
