@@ -255,6 +255,51 @@ class DPOTrainer:
         return {"eval_reward_accuracy": sum(accs) / n, "eval_margin": sum(margins) / n}
 
     # -- the loop ---------------------------------------------------------------------------
+    def train_step(self) -> tuple[dict[str, float], int]:
+        """One optimiser step on the next batch; returns its logged values and the epoch.
+
+        Sets the learning rate of the schedule, computes the objective (DPO, plus the optional
+        supervised term; or SFT), clips the gradient and steps. ``train`` calls it in a loop;
+        the benchmarks time it alone.
+        """
+        cfg = self.config
+        for group in self.optimiser.param_groups:
+            group["lr"] = self._lr(self.step)
+        idx, epoch = self._indices(self.step)
+        part = [self.examples[i] for i in idx]
+        gens = [self._pair_generator(i, epoch) for i in idx]
+        self.module.train()
+        values: dict[str, float] = {}
+        if self.dpo:
+            ref = None
+            if self._ref_terms is not None:
+                ref = torch.cat([self._ref_terms[idx, 0], self._ref_terms[idx, 1]])
+            out = self._dpo_loss(part, gens, ref)
+            loss = out.loss
+            values = {
+                "dpo_loss": out.loss.item(),
+                "rewards/chosen": float(out.rewards_chosen.mean()),
+                "rewards/rejected": float(out.rewards_rejected.mean()),
+                "reward_accuracy": out.reward_accuracy,
+                "margin": out.margin,
+            }
+            if cfg.sft_weight > 0:
+                sft = self._supervised(part, gens[0])
+                loss = loss + cfg.sft_weight * sft
+                values["sft_loss"] = sft.item()
+        else:
+            loss = self._supervised(part, gens[0])
+            values = {"sft_loss": loss.item()}
+        if not torch.isfinite(loss):
+            raise ConfigError(f"alignment loss became {loss.item()} at step {self.step}")
+        self.optimiser.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.module.parameters(), cfg.grad_clip)
+        self.optimiser.step()
+        self.step += 1
+        values["loss"] = loss.item()
+        return values, epoch
+
     def train(
         self,
         *,
@@ -288,42 +333,8 @@ class DPOTrainer:
             while self.step < cfg.steps:
                 if max_minutes is not None and time.perf_counter() - start > max_minutes * 60:
                     break
-                for group in self.optimiser.param_groups:
-                    group["lr"] = self._lr(self.step)
-                idx, epoch = self._indices(self.step)
-                part = [self.examples[i] for i in idx]
-                gens = [self._pair_generator(i, epoch) for i in idx]
-                self.module.train()
-                values: dict[str, float] = {}
-                if self.dpo:
-                    ref = None
-                    if self._ref_terms is not None:
-                        ref = torch.cat([self._ref_terms[idx, 0], self._ref_terms[idx, 1]])
-                    out = self._dpo_loss(part, gens, ref)
-                    loss = out.loss
-                    values = {
-                        "dpo_loss": out.loss.item(),
-                        "rewards/chosen": float(out.rewards_chosen.mean()),
-                        "rewards/rejected": float(out.rewards_rejected.mean()),
-                        "reward_accuracy": out.reward_accuracy,
-                        "margin": out.margin,
-                    }
-                    if cfg.sft_weight > 0:
-                        sft = self._supervised(part, gens[0])
-                        loss = loss + cfg.sft_weight * sft
-                        values["sft_loss"] = sft.item()
-                else:
-                    loss = self._supervised(part, gens[0])
-                    values = {"sft_loss": loss.item()}
-                if not torch.isfinite(loss):
-                    raise ConfigError(f"alignment loss became {loss.item()} at step {self.step}")
-                self.optimiser.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.module.parameters(), cfg.grad_clip)
-                self.optimiser.step()
-                self.step += 1
+                values, epoch = self.train_step()
                 self.elapsed = time.perf_counter() - start
-                values["loss"] = loss.item()
                 for k, v in values.items():
                     sums[k] = sums.get(k, 0.0) + v
                 count += 1
