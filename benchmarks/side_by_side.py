@@ -58,6 +58,39 @@ def timed(cmd: list[str], env: dict[str, str]) -> float:
     return seconds
 
 
+CEILING = """
+import sys, time
+from pathlib import Path
+import numpy as np, soundfile as sf
+from gensr_bench_plugins.metrics import dnsmos
+models = dnsmos.load_models(1)
+clips = [sf.read(p, dtype="float32")[0] for p in sorted(Path(sys.argv[1]).glob("*.wav"))[:8]]
+dnsmos.dnsmos(clips[0], models)
+start = time.perf_counter()
+for clip in clips:
+    dnsmos.dnsmos(clip, models)
+print(time.perf_counter() - start)
+"""
+
+
+def scaling_ceiling(folder: Path, workers: int, env: dict[str, str]) -> float:
+    """How much more work ``workers`` busy processes get done than one on this machine.
+
+    The same single-threaded DNSMOS work runs in one process alone, then in ``workers``
+    processes at once; returns ``workers * alone / slowest``: the best speed-up any
+    ``workers``-process run can reach here.
+    """
+
+    def launch() -> subprocess.Popen[str]:
+        cmd = [sys.executable, "-c", CEILING, str(folder)]
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
+
+    alone = float(launch().communicate()[0])
+    together = [launch() for _ in range(workers)]
+    slowest = max(float(p.communicate()[0]) for p in together)
+    return workers * alone / slowest
+
+
 def run_scores(out: Path) -> dict[str, dict[str, float | None]]:
     rows = [json.loads(line) for line in (out / "scores.jsonl").read_text().splitlines()]
     return {r["utterance_id"]: r["scores"] for r in rows}
@@ -92,6 +125,7 @@ def main() -> None:
             run_env = {**env, "GENSR_BENCH_CACHE_DIR": str(work / cache)}
             times[label] = timed([*cli, "--workers", str(workers), "--out", str(out)], run_env)
             runs[label] = run_scores(out)
+        ceiling = scaling_ceiling(work / "files" / "noisy", opts.workers, env)
         loop = json.loads(loop_out.read_text())
         first = next(iter(runs.values()))
         same_runs = all(scores == first for scores in runs.values())
@@ -106,6 +140,10 @@ def main() -> None:
         print("ratios (plain loop time / gensr-bench time; > 1: gensr-bench is faster):")
         for label, seconds in list(times.items())[1:]:
             print(f"  {label:<22} {base / seconds:6.2f}x")
+        print(
+            f"this machine's ceiling: {opts.workers} busy processes do {ceiling:.2f}x the work "
+            "of one (the same 1-thread DNSMOS work alone vs at once)"
+        )
         overhead = times["cold, 1 worker"] / base - 1
         print(f"overhead of gensr-bench at 1 worker (cold) over the loop: {100 * overhead:+.1f}%")
         print(f"per-utterance scores identical across the four gensr-bench runs: {same_runs}")
