@@ -296,6 +296,20 @@ def test_voicefixer_conformance(tmp_path: Path, cls: type[paired.PairedDirSuite]
 def test_registered() -> None:
     suites = paired.gensr_register_suites()
     names = [s.name for s in suites]
-    assert len(set(names)) == len(names) == 7
-    assert {"librivox-gsr", "ccmusic-gsr", "voicefixer-gsr", "voicefixer-sr"} <= set(names)
+    assert len(set(names)) == len(names) == 8
+    assert {"paired", "librivox-gsr", "ccmusic-gsr", "voicefixer-gsr", "voicefixer-sr"} <= set(names)
     assert all(s.description() for s in suites)
+
+
+def test_paired_reads_any_folder_given_as_root(tmp_path) -> None:
+    from gensr_bench.audio import write_audio
+    from gensr_bench.testing import noisy_utterance
+
+    for i in range(3):
+        utt = noisy_utterance(f"u{i}", 1.0, seed=i)
+        write_audio(tmp_path / "noisy" / f"u{i}.wav", utt.degraded)
+        write_audio(tmp_path / "clean" / f"u{i}.wav", utt.reference)
+    suite = paired.PairedDirSuite(root=str(tmp_path))
+    utterances = check_suite_conformance(suite, limit=3)
+    assert [u.id for u in utterances] == ["u0", "u1", "u2"]
+    assert all(u.reference is not None for u in utterances)
