@@ -688,6 +688,32 @@ def collect_provenance(
     }
 
 
+def finish_run(
+    store: Any,
+    config: Mapping[str, Any],
+    provenance: Mapping[str, Any],
+    directions: dict[str, bool],
+) -> RunResult:
+    """Summarise every output of a store (``directions``: output -> higher is better, in table
+    order), mark the run finished and write ``summary.json`` and ``scores.jsonl``."""
+    from gensr_bench.stats import summarise
+    from gensr_bench.store import write_exports
+
+    outputs = list(store.outputs())
+    seed = int(config.get("seed", 0))
+    summaries = summarise(outputs, list(directions), directions.__getitem__, seed)
+    result = RunResult(
+        run_id=os.path.basename(os.path.abspath(store.out_dir)),
+        config=dict(config),
+        provenance=dict(provenance),
+        summaries=tuple(summaries),
+        n_utterances=len(outputs),
+    )
+    store.set_info("status", "finished")
+    write_exports(store, result)
+    return result
+
+
 def run_suite(
     model: RestorationModel,
     suite: Suite,
@@ -704,8 +730,7 @@ def run_suite(
     are skipped. ``on_start(total, already_done)`` and ``on_output(scored)`` let a caller show
     progress. Writes ``summary.json`` and ``scores.jsonl`` next to the store when done.
     """
-    from gensr_bench.stats import summarise
-    from gensr_bench.store import RunStore, write_exports
+    from gensr_bench.store import RunStore
 
     if not metrics:
         raise ConfigError("no metrics selected; pass --metrics or install a metric plugin")
@@ -755,18 +780,8 @@ def run_suite(
                 on_output(scored)
         history[-1]["wall_s"] = time.perf_counter() - start
         store.set_info("sessions", history)
-        outputs = list(store.outputs())
         directions = {name: m.direction(name) for m in metrics for name in m.outputs}
-        summaries = summarise(outputs, list(directions), directions.__getitem__, options.seed)
-        result = RunResult(
-            run_id=os.path.basename(os.path.abspath(out_dir)),
-            config=config,
-            provenance={**provenance, "sessions": history},
-            summaries=tuple(summaries),
-            n_utterances=len(outputs),
-        )
-        store.set_info("status", "finished")
-        write_exports(store, result)
+        result = finish_run(store, config, {**provenance, "sessions": history}, directions)
         if pm is not None:
             pm.hook.gensr_run_finished(run=run_info, result=result)
         if cache is not None:
@@ -792,8 +807,7 @@ def merge_runs(
     import json
     import shutil
 
-    from gensr_bench.stats import summarise
-    from gensr_bench.store import RunStore, write_exports
+    from gensr_bench.store import RunStore
 
     if not run_dirs:
         raise ConfigError("name the shard folders to merge (the --out of each --shard run)")
@@ -886,19 +900,10 @@ def merge_runs(
         provenance = {**provenance, "merged_from": [str(shards[i][0]) for i in range(count)]}
         target.set_info("provenance", provenance)
         target.set_info("sessions", sessions)
-        outputs = list(target.outputs())
         # Every row lists every output of the run, in the metrics' order (BatchProcessor).
-        names = list(outputs[0].scores) if outputs else []
-        summaries = summarise(outputs, names, directions.__getitem__, int(base.get("seed", 0)))
-        result = RunResult(
-            run_id=os.path.basename(os.path.abspath(out_dir)),
-            config=base,
-            provenance={**provenance, "sessions": sessions},
-            summaries=tuple(summaries),
-            n_utterances=len(outputs),
-        )
-        target.set_info("status", "finished")
-        write_exports(target, result)
-        return result
+        first = next(target.outputs(), None)
+        names = list(first.scores) if first is not None else []
+        ordered = {name: directions[name] for name in names}
+        return finish_run(target, base, {**provenance, "sessions": sessions}, ordered)
     finally:
         target.close()
