@@ -88,10 +88,19 @@ class FMNet(FrameNet):
     def velocity_error(
         self, batch: FrameBatch, t: torch.Tensor, noise: torch.Tensor
     ) -> torch.Tensor:
-        """Per-sample ``mean ||v_theta(x_t, t) - (x1 - x0)||^2`` over valid frames and bins."""
-        x_t, target = self.path(batch, t, noise)
-        v = self.velocity(x_t, t, batch.cond, batch.valid)
-        err = (v - target).square().mean(-1) * batch.valid
+        """Per-sample flow-matching error ``[B]`` at ``(t, noise)``, averaged over valid frames
+        and bins, in the net's own (clean-frame) parametrisation: ``||x1_hat - x1||^2``.
+
+        That is the velocity error ``||v_theta(x_t, t) - (x1 - x0)||^2`` weighted by
+        ``(1 - t)^2`` (``v = (x1_hat - x_t) / (1 - t)``), and it is the net's training loss,
+        as Diffusion-DPO wants. Unweighted, the velocity error of a clean-frame predictor grows
+        as ``1 / (1 - t)^2``: on fm-small's synth-gsr-train pairs the reference terms ranged from
+        0.07 to 1.1e6, so the few draws with ``t`` near 1 decided every DPO margin.
+        """
+        x_t, _ = self.path(batch, t, noise)
+        use = torch.ones(len(t), dtype=torch.bool)
+        x1_hat = self.predict_clean(x_t, t, batch.cond, batch.valid, use)
+        err = (x1_hat - batch.target).square().mean(-1) * batch.valid
         return err.sum(-1) / batch.valid.sum(-1).clamp_min(1)
 
     def generate(

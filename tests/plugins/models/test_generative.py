@@ -511,7 +511,7 @@ def test_fm_velocity_error_has_a_closed_form_independent_of_length(
 ) -> None:
     net = tiny_generative_net("fm-small", tokenizer)
     assert isinstance(net, FMNet)
-    with torch.no_grad():  # x1_hat = y: the velocity error is ((y - x1) / (1 - t))^2
+    with torch.no_grad():  # x1_hat = y: the error is (y - x1)^2, the same at every t
         net.head.weight.zero_()
         net.head.bias.zero_()
     model = model_with("fm-small", net)
@@ -528,7 +528,7 @@ def test_fm_velocity_error_has_a_closed_form_independent_of_length(
     with torch.no_grad():
         for times in ([0.3, 0.3], [0.0, 0.6]):
             t = torch.tensor(times)
-            expected = per_frame / (1 - t) ** 2
+            expected = torch.full((2,), per_frame)
             close(model.velocity_error(batch, t, noise), expected)
             close(model.velocity_error(batch, t, 3 * noise.flip(1)), expected)
 
@@ -549,7 +549,12 @@ def test_fm_velocity_error_is_zero_for_a_perfect_prediction(
         )
         wrong = batch.target + 0.5
         monkeypatch.setattr(net, "predict_clean", lambda *args: wrong)
-        close(net.velocity_error(batch, t, noise), 0.25 / (1 - t) ** 2)
+        close(net.velocity_error(batch, t, noise), torch.full((2,), 0.25))
+        # It is the velocity error ||v - (x1 - x0)||^2 weighted by (1 - t)^2.
+        x_t, target_velocity = net.path(batch, t, noise)
+        v = net.velocity(x_t, t, batch.cond, batch.valid)
+        weighted = (v - target_velocity).square().mean((1, 2)) * (1 - t) ** 2
+        close(net.velocity_error(batch, t, noise), weighted)
 
 
 def test_fm_velocity_error_ignores_padding(tokenizer: SpectralTokenizer) -> None:

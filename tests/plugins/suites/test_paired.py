@@ -297,7 +297,8 @@ def test_registered() -> None:
     suites = paired.gensr_register_suites()
     names = [s.name for s in suites]
     assert len(set(names)) == len(names) == 8
-    assert {"paired", "librivox-gsr", "ccmusic-gsr", "voicefixer-gsr", "voicefixer-sr"} <= set(names)
+    expected = {"paired", "librivox-gsr", "ccmusic-gsr", "voicefixer-gsr", "voicefixer-sr"}
+    assert expected <= set(names)
     assert all(s.description() for s in suites)
 
 
