@@ -152,6 +152,58 @@ def _recorded_metrics(config: Mapping[str, Any], classes: Sequence[type[Metric]]
     return [cls(**options.get(cls.name, {})) for cls in classes]
 
 
+def _reused_candidates(
+    run_dir: Path,
+    criterion: Criterion,
+    expected: Mapping[str, Any],
+    metric_options: Mapping[str, Any],
+) -> list[Metric]:
+    """The criterion's metrics, as a finished candidate run in ``run_dir`` scored them.
+
+    ``expected`` is the run config (model, suite, seed) that `align` would have written for
+    its own candidates: the reused run must match it, so the pairs are the pairs that
+    sampling again would give.
+
+    Raises:
+        StoreError: ``run_dir`` holds no finished candidate run.
+        ConfigError: the run was made with another model, checkpoint, suite, --limit, --n or
+            --seed, lacks a criterion metric, or --metric-option was given.
+    """
+    import json
+
+    config, _provenance, _count = _finished_candidate_run(run_dir)
+    if metric_options:
+        raise ConfigError(
+            f"--metric-option does not apply with --candidates: the metrics keep the options "
+            f"the candidate run in {run_dir} recorded"
+        )
+
+    def plain(value: Any) -> Any:
+        return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+    for key, what in (
+        ("model", "model, checkpoint or --model-option"),
+        ("suite", "suite, --suite-option, --limit or --n"),
+        ("seed", "--seed"),
+    ):
+        if plain(config.get(key)) != plain(expected[key]):
+            raise ConfigError(
+                f"the candidate run in {run_dir} was made with another {what} "
+                f"(recorded {key}: {plain(config.get(key))}; this command: "
+                f"{plain(expected[key])}); pass the options it was made with, or drop "
+                "--candidates to sample again"
+            )
+    recorded = [m["name"] for m in config.get("metrics", [])]
+    missing = [cls.name for cls in criterion.metrics if cls.name not in recorded]
+    if missing:
+        raise ConfigError(
+            f"the candidate run in {run_dir} was not scored with {', '.join(missing)} (its "
+            f"metrics: {', '.join(recorded)}); choose criterion outputs among them, or drop "
+            "--candidates to sample again"
+        )
+    return _recorded_metrics(config, criterion.metrics)
+
+
 def _pairs_source(
     run_dir: Path, pair_set: PairSet, outputs: int, model: str, sha: str | None
 ) -> dict[str, Any]:
@@ -369,6 +421,7 @@ def _check_out(out_dir: Path, model_spec: str, resume: bool) -> None:
 
 def _pairs_step(
     out_dir: Path,
+    cand_dir: Path,
     suite: Suite,
     criterion: Criterion,
     settings: PairSettings,
@@ -391,7 +444,7 @@ def _pairs_step(
     )
     from .trainer import STATE_FILE
 
-    cand_dir, pairs_dir = out_dir / CANDIDATES_DIR, out_dir / PAIRS_DIR
+    pairs_dir = out_dir / PAIRS_DIR
     store = RunStore(cand_dir)
     try:
         outputs = store.count()
@@ -509,6 +562,15 @@ def _pairs_step(
 )
 @click.option("--resume", is_flag=True, help="Continue the run in --out, step by step.")
 @click.option(
+    "--candidates",
+    "candidates_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Reuse a finished candidate run (e.g. another align's OUT/candidates) instead of "
+    "sampling: same model, suite, --limit, --n and --seed, scored with the criterion's "
+    "metrics. For ablations: another criterion or winner on the same candidates.",
+)
+@click.option(
     "--max-minutes",
     type=click.FloatRange(min=0),
     default=None,
@@ -540,6 +602,7 @@ def align_command(
     held_out: float,
     align_option: tuple[str, ...],
     resume: bool,
+    candidates_dir: str | None,
     max_minutes: float | None,
     model_option: tuple[str, ...],
     suite_option: tuple[str, ...],
@@ -553,12 +616,13 @@ def align_command(
     the score cache, --workers and --resume apply), the preference dataset (OUT/pairs), and
     the aligned checkpoint in OUT itself (use it with `gensr-bench run --model OUT`), with
     train_state.pt and align.log. --resume skips finished candidates, reuses the pairs when
-    their settings match and continues training.
+    their settings match and continues training. With --candidates the candidates of another
+    run are reused (nothing is sampled) and only pairs/ and the checkpoint go into --out.
     """
     from tqdm import tqdm
 
     from gensr_bench.plugins import plugin_dirs_from_env
-    from gensr_bench.runner import RunOptions
+    from gensr_bench.runner import RunOptions, run_config
 
     from .candidates import CandidateModel, CandidateSuite
     from .losses import loss_for_paradigm
@@ -584,6 +648,16 @@ def align_command(
         _parse_options(align_option, "--align-option"), objective=objective, seed=seed
     )
     _check_out(out_dir, model_spec, resume)
+    own_candidates = out_dir / CANDIDATES_DIR
+    if (
+        candidates_dir is not None
+        and own_candidates.exists()
+        and own_candidates.resolve() != Path(candidates_dir).resolve()
+    ):
+        raise ConfigError(
+            f"{out_dir} already holds its own candidates ({own_candidates}); drop "
+            "--candidates to continue with them, or align into another --out"
+        )
     model = _create_model(reg, model_spec, _parse_options(model_option, "--model-option"))
     _alignable(reg, model, model_spec)
     if objective == "dpo":
@@ -605,33 +679,42 @@ def align_command(
         )
     metric_objs = [cls(**per_metric.get(cls.name, {})) for cls in criterion.metrics]
     sha = model.checkpoint_hash()
+    cand_model, cand_suite = CandidateModel(model), CandidateSuite(suite_obj, n)
 
-    # (a) candidates, through the runner.
-    cand_dir = out_dir / CANDIDATES_DIR
-    options = RunOptions(
-        seed=seed,
-        workers=workers or os.cpu_count() or 1,
-        resume=resume,
-        save_audio=True,
-        plugin_dirs=tuple(str(d.resolve()) for d in plugin_dirs_from_env(state.plugin_dirs)),
-        backend=make_backend(state, backend, backend_option),
-    )
-    _run_one(
-        state,
-        f"{model.name} ({n} candidates per input)",
-        suite,
-        CandidateModel(model),
-        CandidateSuite(suite_obj, n),
-        metric_objs,
-        cand_dir,
-        options,
-        None,
-    )
+    # (a) candidates, through the runner (or those of a finished run, reused).
+    if candidates_dir is not None:
+        cand_dir = Path(candidates_dir)
+        metric_objs = _reused_candidates(
+            cand_dir, criterion, run_config(cand_model, cand_suite, [], seed), per_metric
+        )
+        click.echo(f"reusing the candidates in {cand_dir}")
+    else:
+        cand_dir = own_candidates
+        options = RunOptions(
+            seed=seed,
+            workers=workers or os.cpu_count() or 1,
+            resume=resume,
+            save_audio=True,
+            plugin_dirs=tuple(str(d.resolve()) for d in plugin_dirs_from_env(state.plugin_dirs)),
+            backend=make_backend(state, backend, backend_option),
+        )
+        _run_one(
+            state,
+            f"{model.name} ({n} candidates per input)",
+            suite,
+            cand_model,
+            cand_suite,
+            metric_objs,
+            cand_dir,
+            options,
+            None,
+        )
 
     # (b) pairs.
     settings = PairSettings(criterion.outputs, min_margin, max_pairs, selection, winner, seed)
     pairs, utterances, record = _pairs_step(
         out_dir,
+        cand_dir,
         suite_obj,
         criterion,
         settings,

@@ -384,3 +384,86 @@ def test_align_refuses_a_model_that_is_not_alignable(tmp_path: Path) -> None:
     assert "model 'identity'" in result.stderr and "cannot be aligned" in result.stderr
     assert "ar-small" in result.stderr  # the models that can
     assert not out.exists()  # refused before any candidate was made
+
+
+def test_candidates_of_another_run_are_reused_for_another_criterion(
+    sft_aligned: Path,
+    checkpoints: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gensr_bench_plugins.models.generative.fm import FMSmall
+
+    def no_sampling(self, batch, n, seed, sampling=None):  # type: ignore[no-untyped-def]
+        raise AssertionError("--candidates must not sample")
+
+    monkeypatch.setattr(FMSmall, "sample", no_sampling)
+    source = sft_aligned / "candidates"
+    out = tmp_path / "snr-only"
+    result = invoke_cli(
+        align(
+            checkpoints["fm-small"],
+            out,
+            "--candidates",
+            str(source),
+            "--align-option",
+            "steps=1",
+            metrics="snr_db",
+        )
+    )
+    assert result.exit_code == 0, result.stderr
+    assert f"reusing the candidates in {source}" in result.stdout
+    assert not (out / "candidates").exists()
+    expected = sum(
+        unanimous_count(scores) for scores in candidate_scores(source, ("snr_db",)).values()
+    )
+    dataset = load_preference_dataset(out / "pairs")
+    assert len(dataset) == expected > 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["candidates"]["run"] == str(source.resolve())
+    assert manifest["criterion"] == ["snr_db"]
+
+
+@pytest.mark.parametrize(
+    ("model", "extra", "metrics", "message"),
+    [
+        ("ar-small", (), "snr_db", "another model, checkpoint"),
+        ("fm-small", ("--n", "2"), "snr_db", "--limit or --n"),
+        ("fm-small", ("--seed", "1"), "snr_db", "another --seed"),
+        ("fm-small", ("--metric-option", "test-level.setup_log=x"), "level_db", "--metric-option"),
+    ],
+)
+def test_reused_candidates_must_match_the_command(
+    sft_aligned: Path,
+    checkpoints: dict[str, Path],
+    tmp_path: Path,
+    model: str,
+    extra: tuple[str, ...],
+    metrics: str,
+    message: str,
+) -> None:
+    args = align(checkpoints[model], tmp_path / "out", metrics=metrics)
+    n_at = args.index("--n")
+    if "--n" in extra:
+        del args[n_at : n_at + 2]
+    result = invoke_cli([*args, "--candidates", str(sft_aligned / "candidates"), *extra])
+    assert result.exit_code == 1, result.stdout
+    assert message in result.stderr
+    assert str(sft_aligned / "candidates") in result.stderr
+    assert not (tmp_path / "out" / "pairs").exists()
+
+
+def test_reused_candidates_must_be_scored_with_the_criterion(
+    aligned: Path, checkpoints: dict[str, Path], tmp_path: Path
+) -> None:
+    result = invoke_cli(
+        align(
+            checkpoints["ar-small"],
+            tmp_path / "out",
+            "--candidates",
+            str(aligned / "candidates"),
+            metrics="snr_db",
+        )
+    )
+    assert result.exit_code == 1, result.stdout
+    assert "was not scored with test-snr (its metrics: test-level)" in result.stderr
