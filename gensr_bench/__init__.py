@@ -5,6 +5,7 @@ from gensr_bench.hookspecs import hookimpl
 from gensr_bench.interfaces import (
     AlignablePolicy,
     Backend,
+    FeatureExtractor,
     Metric,
     Publisher,
     RestorationModel,
@@ -18,6 +19,7 @@ __all__ = [
     "AlignablePolicy",
     "Audio",
     "Backend",
+    "FeatureExtractor",
     "GensrError",
     "Metric",
     "Publisher",

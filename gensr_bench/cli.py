@@ -857,11 +857,19 @@ def plugins(state: _State) -> None:
 
 
 @cli.command(name="ls")
-@click.argument("kind", type=click.Choice(["metrics", "models", "suites"]))
+@click.argument(
+    "kind", type=click.Choice(["metrics", "models", "suites", "backends", "features", "publishers"])
+)
 @pass_state
 def list_components(state: _State, kind: str) -> None:
-    """List registered metrics, models or suites with one-line descriptions."""
-    registry = getattr(state.registries, kind)
+    """List registered metrics, models, suites, backends, feature extractors or publishers."""
+    from gensr_bench.registry import Registry
+
+    registry = (
+        getattr(state.registries, kind)
+        if kind in ("metrics", "models", "suites")
+        else Registry.from_plugins(state.pm, kind)
+    )
     rows = []
     for entry in registry:
         cls = entry.cls
@@ -872,8 +880,10 @@ def list_components(state: _State, kind: str) -> None:
             )
         elif kind == "models":
             detail = f"{cls.paradigm} | {cls.sample_rate} Hz"
-        else:
+        elif kind in ("suites", "features"):
             detail = f"{cls.sample_rate} Hz"
+        else:
+            detail = ""
         rows.append([entry.name, cls.version, detail, cls.description(), entry.plugin])
     click.echo(_table(rows, ["name", "version", "details", "description", "plugin"]))
 

@@ -13,7 +13,14 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from gensr_bench.interfaces import Backend, Metric, Publisher, RestorationModel, Suite
+    from gensr_bench.interfaces import (
+        Backend,
+        FeatureExtractor,
+        Metric,
+        Publisher,
+        RestorationModel,
+        Suite,
+    )
     from gensr_bench.records import RunResult
 
 PROJECT = "gensr_bench"
@@ -81,4 +88,13 @@ def gensr_register_backends() -> list[type[Backend]]:
     :class:`~gensr_bench.interfaces.Backend` subclasses this plugin provides (each with a
     ``name`` and ``map_batches``). Every plugin's answer is collected; a name registered twice
     is an error."""
+    raise NotImplementedError
+
+
+@hookspec
+def gensr_register_features() -> list[type[FeatureExtractor]]:
+    """Called when ``gensr-bench pairs vectors`` looks up its ``--features``; return the
+    :class:`~gensr_bench.interfaces.FeatureExtractor` subclasses this plugin provides (each
+    with a ``name``, a ``sample_rate`` and ``extract(samples)``). Every plugin's answer is
+    collected; a name registered twice is an error."""
     raise NotImplementedError

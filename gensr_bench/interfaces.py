@@ -18,6 +18,8 @@ from gensr_bench.records import Audio, Restoration, Utterance
 from gensr_bench.weights import WeightFile
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from gensr_bench.runner import BatchProcessor, Processed
 
 PARADIGMS = ("ar", "mgm", "fm", "discriminative", "dsp")
@@ -332,3 +334,24 @@ class Backend(Component):
         plugin_dirs: Sequence[str] = (),
     ) -> Iterator[list[Processed]]:
         """Process every batch with ``workers`` workers; yield each batch's results."""
+
+
+class FeatureExtractor(Component):
+    """Turns one signal into a fixed-length feature vector (``gensr-bench pairs vectors``).
+
+    Registered by the hook ``gensr_register_features``. The preference-vector analysis takes,
+    for every preference pair, ``extract(chosen) - extract(rejected)`` and compares those
+    directions by cosine similarity, within and across models. ``extract`` receives mono float32
+    samples at ``sample_rate`` (the caller resamples) and returns a 1-D float array whose length
+    does not depend on the signal's duration. ``setup`` loads weights once, before the first
+    ``extract``. Options come from ``--feature-option KEY=VALUE``.
+    """
+
+    sample_rate: ClassVar[int] = 16000
+
+    def setup(self) -> None:
+        """Load weights or sessions once. Called before the first ``extract``."""
+
+    @abstractmethod
+    def extract(self, samples: np.ndarray) -> np.ndarray:
+        """The feature vector of mono ``samples`` at ``sample_rate`` (1-D, fixed length)."""

@@ -18,6 +18,7 @@ from gensr_bench.errors import DuplicateNameError, PluginError, UnknownNameError
 from gensr_bench.interfaces import (
     Backend,
     Component,
+    FeatureExtractor,
     Metric,
     Publisher,
     RestorationModel,
@@ -35,6 +36,7 @@ KINDS: dict[str, tuple[str, type[Component], str]] = {
     "suites": ("gensr_register_suites", Suite, "suite"),
     "publishers": ("gensr_register_publishers", Publisher, "publisher"),
     "backends": ("gensr_register_backends", Backend, "backend"),
+    "features": ("gensr_register_features", FeatureExtractor, "feature extractor"),
 }
 
 

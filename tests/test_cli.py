@@ -154,8 +154,19 @@ def test_ls_and_plugins_list_builtins(capsys):
     assert "wiener" in capsys.readouterr().out
     assert main(["ls", "suites"]) == 0
     assert "synth-dns-with-reverb-train" in capsys.readouterr().out
+    for kind, names in (
+        ("backends", ("local", "ray")),
+        ("features", ("log-mel", "speaker")),
+        ("publishers", ("files",)),
+    ):
+        assert main(["ls", kind]) == 0
+        out = capsys.readouterr().out
+        for name in names:
+            assert f"\n{name} " in out
     assert main(["plugins"]) == 0
-    assert "metrics.dnsmos" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    for plugin in ("metrics.dnsmos", "features.log_mel", "features.speaker"):
+        assert plugin in out
 
 
 def test_report_shows_runs_side_by_side(tmp_path, capsys, cache_env):

@@ -348,6 +348,98 @@ def pairs_build(
     _echo_stats(record.stats, signed=True)
 
 
+@pairs_group.command(name="vectors")
+@click.argument("dataset_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option(
+    "--features",
+    default="log-mel",
+    show_default=True,
+    help="Registered feature extractor (hook gensr_register_features): log-mel, speaker, ...",
+)
+@click.option(
+    "--feature-option", multiple=True, metavar="KEY=VALUE", help="Option for the extractor."
+)
+@click.option(
+    "--max-pairs",
+    type=click.IntRange(min=2),
+    default=500,
+    show_default=True,
+    help="Use at most N pairs of each dataset, drawn at random with --seed.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the draw.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@pass_state
+def pairs_vectors(
+    state: _State,
+    dataset_dirs: tuple[str, ...],
+    features: str,
+    feature_option: tuple[str, ...],
+    max_pairs: int,
+    seed: int,
+    fmt: str,
+) -> None:
+    """Mean pairwise cosine of preference vectors within and across datasets (Table 5).
+
+    Each pair gives f(chosen) - f(rejected) for the feature extractor f; the table shows the
+    mean cosine similarity of those vectors within each dataset (diagonal) and across two
+    (off-diagonal). Label: the dataset's model, with its folder when models repeat.
+    """
+    import json
+
+    from tqdm import tqdm
+
+    from gensr_bench.registry import Registry
+
+    from .dataset import load_preference_dataset
+    from .vectors import cosine_table, format_table, preference_vectors, sample_indices
+
+    registry = Registry.from_plugins(state.pm, "features")
+    extractor = registry.create(features, **_parse_options(feature_option, "--feature-option"))
+    loaded = []
+    for directory in dataset_dirs:
+        ds = load_preference_dataset(Path(directory))
+        model = str(ds[0]["model"]) if len(ds) else Path(directory).name
+        loaded.append((Path(directory), model, ds))
+    models = [model for _, model, _ in loaded]
+    groups = []
+    for path, model, ds in loaded:
+        label = model if models.count(model) == 1 else f"{model} ({path})"
+        indices = sample_indices(len(ds), max_pairs, seed)
+        with tqdm(total=len(indices), unit="pair", desc=label, file=sys.stderr) as bar:
+            group = preference_vectors(ds, extractor, label, indices=indices, progress=bar.update)
+        groups.append(group)
+    table = cosine_table(groups)
+    if fmt == "json":
+        payload = {
+            "features": extractor.config(),
+            "seed": seed,
+            "datasets": [
+                {
+                    "label": g.label,
+                    "path": str(path),
+                    "pairs_read": g.pairs,
+                    "vectors": len(g.units),
+                    "skipped": [{"row": r, "reason": why} for r, why in g.skipped],
+                }
+                for g, (path, _, _) in zip(groups, loaded, strict=True)
+            ],
+            "mean_cosine": table,
+        }
+        click.echo(json.dumps(payload, indent=2))
+        return
+    click.echo(
+        f"mean pairwise cosine of preference vectors (f(chosen) - f(rejected)), f = "
+        f"{extractor.name} {dict(extractor.options) or ''}".rstrip()
+    )
+    click.echo(_table(format_table(table), ["", *table]))
+    for g in groups:
+        click.echo(f"{g.label}: {len(g.units)} vectors of {g.pairs} pairs read")
+        for row, why in g.skipped[:3]:
+            click.echo(f"  skipped row {row}: {why}")
+        if len(g.skipped) > 3:
+            click.echo(f"  ... {len(g.skipped) - 3} more skipped")
+
+
 @pairs_group.command(name="stats")
 @click.argument("dataset_dir", type=click.Path(file_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")

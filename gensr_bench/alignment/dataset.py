@@ -19,6 +19,7 @@ Typical use::
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import shutil
@@ -59,6 +60,8 @@ PREFERENCE_COLUMNS: Final = (*REQUIRED_COLUMNS, *SEED_COLUMNS)
 
 #: The soundfile subtype of the stored WAV files: float32, so audio round-trips exactly.
 WAV_SUBTYPE: Final = "FLOAT"
+#: Audio bytes per Arrow record batch of a built dataset (well below a chunk's 2-GiB limit).
+CHUNK_BYTES: Final = 256 * 1024 * 1024
 
 
 def preference_features() -> datasets.Features:
@@ -212,6 +215,7 @@ def build_preference_dataset(
     *,
     model: str,
     checkpoint_sha256: str | None,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> datasets.Dataset:
     """A preference dataset with one row per pair, in the order of ``pairs``.
 
@@ -220,6 +224,8 @@ def build_preference_dataset(
         degraded: input id -> the degraded input audio, stored as the row's ``prompt``.
         model: the name of the model whose candidates were paired.
         checkpoint_sha256: the hash of the checkpoint that sampled them (``None``: unknown).
+        chunk_bytes: audio bytes per Arrow record batch (a chunk of a binary column holds at
+            most 2 GiB; thousands of pairs of seconds-long audio exceed that).
 
     The whole dataset is held in memory (Arrow); save it with :func:`save_preference_dataset`.
 
@@ -239,7 +245,19 @@ def build_preference_dataset(
         raise ConfigError(
             f"checkpoint_sha256 must be a hex string or None, got {checkpoint_sha256!r}"
         )
+    features = preference_features()
+    schema = features.arrow_schema
+    batches: list[pa.RecordBatch] = []
+    digest = hashlib.sha256(f"{model}\0{checkpoint_sha256}".encode())
     columns: dict[str, list[Any]] = {name: [] for name in PREFERENCE_COLUMNS}
+    chunk = 0  # audio bytes in ``columns``
+
+    def flush() -> None:
+        if columns["input_id"]:
+            batches.append(pa.RecordBatch.from_pydict(columns, schema=schema))
+            for values in columns.values():
+                values.clear()
+
     for index, pair in enumerate(pairs):
         what = f"pair {index} (input {pair.input_id!r})"
         if pair.input_id not in degraded:
@@ -262,7 +280,10 @@ def build_preference_dataset(
         for column, uid, audio in zip(
             AUDIO_COLUMNS, ids, (prompt, pair.chosen.audio, pair.rejected.audio), strict=True
         ):
-            columns[column].append(encode_audio(audio, f"{uid}.wav"))
+            cell = encode_audio(audio, f"{uid}.wav")
+            columns[column].append(cell)
+            chunk += len(cell["bytes"])
+            digest.update(cell["bytes"])
         columns["input_id"].append(ids[0])
         columns["chosen_id"].append(ids[1])
         columns["rejected_id"].append(ids[2])
@@ -274,11 +295,21 @@ def build_preference_dataset(
         columns["sample_rate"].append(rates[0])
         columns["chosen_seed"].append(_check_seed(pair.chosen.seed, f"{what} chosen"))
         columns["rejected_seed"].append(_check_seed(pair.rejected.seed, f"{what} rejected"))
-    features = preference_features()
+        digest.update(
+            "\0".join([*ids, columns["chosen_scores"][-1], columns["rejected_scores"][-1]]).encode()
+        )
+        if chunk >= chunk_bytes:
+            flush()
+            chunk = 0
+    flush()
     # Straight to Arrow: Dataset.from_dict would run datasets' audio encoder, which imports
-    # torchcodec even for cells that are already bytes.
-    table = pa.Table.from_pydict(columns, schema=features.arrow_schema)
-    return datasets.Dataset(table, info=datasets.DatasetInfo(features=features))
+    # torchcodec even for cells that are already bytes. The table is built in record batches
+    # (a binary column holds at most 2 GiB per chunk), and the fingerprint is the hash of the
+    # content computed here, so that datasets does not pickle gigabytes of audio to make one.
+    table = pa.Table.from_batches(batches, schema=schema)
+    return datasets.Dataset(
+        table, info=datasets.DatasetInfo(features=features), fingerprint=digest.hexdigest()[:32]
+    )
 
 
 # -- checking, saving, loading -------------------------------------------------------------------

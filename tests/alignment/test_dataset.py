@@ -86,6 +86,29 @@ def test_round_trip_through_disk_is_exact(tmp_path: Path):
         assert decode_row_audio(row["prompt"]) == degraded[row["input_id"]]
 
 
+def test_large_datasets_are_built_in_chunks_that_round_trip(tmp_path: Path):
+    # One record batch per row here; at the default size a chunk stays far below Arrow's
+    # 2-GiB limit of one binary chunk, which 8000 pairs of 5-s audio exceeded in one piece.
+    pairs, degraded = tiny_preference_pairs(n_inputs=2, pairs_per_input=2)
+    chunked = build_preference_dataset(
+        pairs, degraded, model="test-model", checkpoint_sha256=SHA, chunk_bytes=1
+    )
+    assert chunked.data.column("chosen").num_chunks == len(pairs)
+    assert build(pairs, degraded).data.column("chosen").num_chunks == 1
+    loaded = load_preference_dataset(save_preference_dataset(chunked, tmp_path / "prefs"))
+    assert_pairs_equal(rows_to_pairs(loaded), pairs)
+
+
+def test_fingerprint_follows_the_content():
+    pairs, degraded = tiny_preference_pairs(n_inputs=2, pairs_per_input=2)
+    first = build(pairs, degraded)._fingerprint
+    assert build(pairs, degraded)._fingerprint == first
+    changed = [replace(pairs[0], chosen_scores={"dnsmos_ovrl": 9.0, "estoi": 0.5}), *pairs[1:]]
+    assert build(changed, degraded)._fingerprint != first
+    louder = replace(pairs[0].chosen, audio=Audio(pairs[0].chosen.audio.samples * 0.5, 16000))
+    assert build([replace(pairs[0], chosen=louder), *pairs[1:]], degraded)._fingerprint != first
+
+
 def test_columns_follow_trl_and_store_criterion_model_and_hash():
     pairs, degraded = tiny_preference_pairs(n_inputs=1, pairs_per_input=1, sample_rate=8000)
     ds = build(pairs, degraded)
