@@ -98,6 +98,9 @@ class GenerativeModel(RestorationModel, AlignablePolicy):
     default_sampling: ClassVar[dict[str, Any]] = {}
     #: Sampling settings of the paper for candidates (``sample``); lists are ranges.
     candidate_sampling: ClassVar[dict[str, Any]] = {}
+    #: The model name its shipped checkpoint records, when that is another model's (an aligned
+    #: variant such as ``fm-small-dpo`` ships the weights ``align`` wrote for ``fm-small``).
+    checkpoint_model: ClassVar[str | None] = None
     #: Default network size and training recipe.
     default_net: ClassVar[NetConfig] = NetConfig()
     train_defaults: ClassVar[dict[str, Any]] = {
@@ -175,9 +178,11 @@ class GenerativeModel(RestorationModel, AlignablePolicy):
         network of its sizes and tokenizer (weights not loaded); ``label`` names it in errors."""
         data = file.read_bytes()
         payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-        if payload.get("model") != cls.name:
+        accepted = {cls.name, cls.checkpoint_model or cls.name}
+        if payload.get("model") not in accepted:
             raise ConfigError(
-                f"{label} holds a {payload.get('model')!r} checkpoint, not one of {cls.name!r}"
+                f"{label} holds a {payload.get('model')!r} checkpoint, not one of "
+                f"{' or '.join(repr(name) for name in sorted(accepted))}"
             )
         tokenizer = SpectralTokenizer.from_state(payload["tokenizer"])
         net = cls.net_class(NetConfig.from_dict(payload["net"]), tokenizer)

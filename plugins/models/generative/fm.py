@@ -161,3 +161,15 @@ class FMSmall(GenerativeModel):
         assert isinstance(net, FMNet)
         with eval_mode(net):
             return net.velocity_error(batch, t, noise)
+
+
+class FMSmallDPO(FMSmall):
+    """fm-small after multi-metric DPO on its own candidates (benchmarks/alignment/RESULTS.md).
+
+    Pairs unanimous on NISQA MOS, DNSMOS OVRL, ESTOI and speaker similarity over 300
+    ``synth-gsr-train`` inputs, 8 candidates each; 500 DPO steps (``gensr-bench align``'s
+    defaults). Sampling options as ``fm-small``.
+    """
+
+    name = "fm-small-dpo"
+    checkpoint_model = "fm-small"
