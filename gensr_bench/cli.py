@@ -104,6 +104,7 @@ class _State:
         self.argv: tuple[str, ...] | None = None
         self._pm: Any = None
         self._registries: Any = None
+        self._other: dict[str, Any] = {}
 
     @property
     def pm(self) -> Any:
@@ -120,6 +121,17 @@ class _State:
 
             self._registries = Registries.from_plugins(self.pm)
         return self._registries
+
+    def registry(self, kind: str) -> Any:
+        """The registry of one kind (``registry.KINDS``: metrics, backends, features, ...),
+        built once per command."""
+        if kind in ("metrics", "models", "suites"):
+            return getattr(self.registries, kind)
+        if kind not in self._other:
+            from gensr_bench.registry import Registry
+
+            self._other[kind] = Registry.from_plugins(self.pm, kind)
+        return self._other[kind]
 
 
 pass_state = click.make_pass_decorator(_State)
@@ -184,10 +196,7 @@ def backend_options(command: Any) -> Any:
 
 def make_backend(state: _State, name: str, pairs: Sequence[str]) -> Any:
     """The registered backend ``name`` with its ``--backend-option`` values."""
-    from gensr_bench.registry import Registry
-
-    registry = Registry.from_plugins(state.pm, "backends")
-    return registry.create(name, **_parse_options(pairs, "--backend-option"))
+    return state.registry("backends").create(name, **_parse_options(pairs, "--backend-option"))
 
 
 @cli.command()
@@ -821,9 +830,8 @@ def leaderboard_build(
     """Render the static site (opens from disk, no network) into --out, then publish it."""
     from gensr_bench import __version__
     from gensr_bench.leaderboard import build
-    from gensr_bench.registry import Registry
 
-    publisher_obj = Registry.from_plugins(state.pm, "publishers").create(publisher)
+    publisher_obj = state.registry("publishers").create(publisher)
     options = _parse_options(publish_option, "--publish-option")
     click.echo(f"building the leaderboard from {results} into {out} ...", err=True)
     report = build(
@@ -863,13 +871,7 @@ def plugins(state: _State) -> None:
 @pass_state
 def list_components(state: _State, kind: str) -> None:
     """List registered metrics, models, suites, backends, feature extractors or publishers."""
-    from gensr_bench.registry import Registry
-
-    registry = (
-        getattr(state.registries, kind)
-        if kind in ("metrics", "models", "suites")
-        else Registry.from_plugins(state.pm, kind)
-    )
+    registry = state.registry(kind)
     rows = []
     for entry in registry:
         cls = entry.cls

@@ -388,13 +388,12 @@ def pairs_vectors(
 
     from tqdm import tqdm
 
-    from gensr_bench.registry import Registry
-
     from .dataset import load_preference_dataset
     from .vectors import cosine_table, format_table, preference_vectors, sample_indices
 
-    registry = Registry.from_plugins(state.pm, "features")
-    extractor = registry.create(features, **_parse_options(feature_option, "--feature-option"))
+    extractor = state.registry("features").create(
+        features, **_parse_options(feature_option, "--feature-option")
+    )
     loaded = []
     for directory in dataset_dirs:
         ds = load_preference_dataset(Path(directory))
