@@ -21,9 +21,11 @@ progress and prints.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -349,7 +351,7 @@ def pairs_build(
 
 
 @pairs_group.command(name="vectors")
-@click.argument("dataset_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.argument("sources", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option(
     "--features",
     default="log-mel",
@@ -367,57 +369,102 @@ def pairs_build(
     help="Use at most N pairs of each dataset, drawn at random with --seed.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the draw.")
+@click.option(
+    "--save",
+    "save_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Also write each dataset's summed vectors to DIR/LABEL.json; such files can be "
+    "given later in place of the dataset.",
+)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @pass_state
 def pairs_vectors(
     state: _State,
-    dataset_dirs: tuple[str, ...],
+    sources: tuple[str, ...],
     features: str,
     feature_option: tuple[str, ...],
     max_pairs: int,
     seed: int,
+    save_dir: str | None,
     fmt: str,
 ) -> None:
     """Mean pairwise cosine of preference vectors within and across datasets (Table 5).
 
     Each pair gives f(chosen) - f(rejected) for the feature extractor f; the table shows the
     mean cosine similarity of those vectors within each dataset (diagonal) and across two
-    (off-diagonal). Label: the dataset's model, with its folder when models repeat.
+    (off-diagonal). SOURCES are preference dataset folders, or summaries that an earlier
+    `pairs vectors --save DIR` wrote (DIR/LABEL.json; same --features and options). Label:
+    the dataset's model, with its folder when models repeat.
     """
     import json
 
     from tqdm import tqdm
 
     from .dataset import load_preference_dataset
-    from .vectors import cosine_table, format_table, preference_vectors, sample_indices
+    from .vectors import (
+        cosine_table,
+        format_table,
+        load_summary,
+        preference_vectors,
+        sample_indices,
+        save_summary,
+    )
 
     extractor = state.registry("features").create(
         features, **_parse_options(feature_option, "--feature-option")
     )
-    loaded = []
-    for directory in dataset_dirs:
-        ds = load_preference_dataset(Path(directory))
-        model = str(ds[0]["model"]) if len(ds) else Path(directory).name
-        loaded.append((Path(directory), model, ds))
+    wanted = extractor.config()
+    loaded: list[tuple[Path, str, Any]] = []
+    for source in sources:
+        path = Path(source)
+        if path.is_file():
+            summary, saved_features = load_summary(path)
+            if saved_features != wanted:
+                raise ConfigError(
+                    f"{path} sums {saved_features} vectors, not {wanted}; give --features "
+                    "(and --feature-option) as when it was saved"
+                )
+            loaded.append((path, summary.label, summary))
+        else:
+            ds = load_preference_dataset(path)
+            loaded.append((path, str(ds[0]["model"]) if len(ds) else path.name, ds))
     models = [model for _, model, _ in loaded]
     groups = []
-    for path, model, ds in loaded:
+    for path, model, data in loaded:
         label = model if models.count(model) == 1 else f"{model} ({path})"
-        indices = sample_indices(len(ds), max_pairs, seed)
-        with tqdm(total=len(indices), unit="pair", desc=label, file=sys.stderr) as bar:
-            group = preference_vectors(ds, extractor, label, indices=indices, progress=bar.update)
+        if path.is_file():
+            group = replace(data, label=label)
+        else:
+            indices = sample_indices(len(data), max_pairs, seed)
+            with tqdm(total=len(indices), unit="pair", desc=label, file=sys.stderr) as bar:
+                vectors = preference_vectors(
+                    data, extractor, label, indices=indices, progress=bar.update
+                )
+            group = vectors.summed()
+            if save_dir is not None:
+                target = Path(save_dir) / f"{_file_label(label)}.json"
+                save_summary(
+                    group,
+                    target,
+                    features=wanted,
+                    dataset=str(path),
+                    seed=seed,
+                    max_pairs=max_pairs,
+                )
+                click.echo(f"saved {target}", err=True)
         groups.append(group)
     table = cosine_table(groups)
     if fmt == "json":
         payload = {
-            "features": extractor.config(),
+            "features": wanted,
             "seed": seed,
             "datasets": [
                 {
                     "label": g.label,
                     "path": str(path),
                     "pairs_read": g.pairs,
-                    "vectors": len(g.units),
+                    "vectors": g.count,
                     "skipped": [{"row": r, "reason": why} for r, why in g.skipped],
                 }
                 for g, (path, _, _) in zip(groups, loaded, strict=True)
@@ -432,11 +479,16 @@ def pairs_vectors(
     )
     click.echo(_table(format_table(table), ["", *table]))
     for g in groups:
-        click.echo(f"{g.label}: {len(g.units)} vectors of {g.pairs} pairs read")
+        click.echo(f"{g.label}: {g.count} vectors of {g.pairs} pairs read")
         for row, why in g.skipped[:3]:
             click.echo(f"  skipped row {row}: {why}")
         if len(g.skipped) > 3:
             click.echo(f"  ... {len(g.skipped) - 3} more skipped")
+
+
+def _file_label(label: str) -> str:
+    """A label as a file name: characters other than letters, digits, ``.-_`` become ``_``."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", label) or "dataset"
 
 
 @pairs_group.command(name="stats")

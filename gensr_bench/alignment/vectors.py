@@ -13,14 +13,21 @@ With unit vectors ``u`` the means have closed forms (no n x n matrix is built):
 * within ``A`` (``n`` vectors): ``(|sum u|^2 - n) / (n (n - 1))``
 * across ``A`` and ``B``: ``(sum_A u) . (sum_B u) / (n_A n_B)``
 
+So a dataset is summed up, for the table, by its count and the sum of its unit vectors
+(:class:`VectorSum`): ``pairs vectors --save DIR`` writes that summary as a small JSON file, and
+such files stand in for datasets later (datasets built on different machines or days, whose
+audio is gone, still go into one table).
+
 The feature extractor is a plugin (hook ``gensr_register_features``): ``log-mel`` and
 ``speaker`` are built in. ``gensr-bench pairs vectors DATASET...`` prints the table.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -43,6 +50,27 @@ class PreferenceVectors:
     #: (row index, reason) of pairs without a vector: the extractor failed, or the chosen and
     #: rejected outputs have identical features (a zero vector has no direction).
     skipped: list[tuple[int, str]] = field(default_factory=list)
+
+    def summed(self) -> VectorSum:
+        """What the cosine table needs: the count and the sum of the unit vectors."""
+        width = self.units.shape[1] if self.units.ndim == 2 else 0
+        total = self.units.sum(axis=0) if len(self.units) else np.zeros(width)
+        return VectorSum(self.label, len(self.units), total, self.pairs, list(self.skipped))
+
+
+@dataclass
+class VectorSum:
+    """A dataset's preference vectors summed up: their count and the sum of the unit rows."""
+
+    label: str
+    count: int
+    unit_sum: np.ndarray  # (d,)
+    pairs: int  # pairs read
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+
+
+#: ``format`` field of a saved summary (``pairs vectors --save``).
+SUMMARY_FORMAT = "gensr-bench preference vectors"
 
 
 def unit_rows(vectors: np.ndarray, *, atol: float = 1e-12) -> tuple[np.ndarray, np.ndarray]:
@@ -70,39 +98,119 @@ def mean_pairwise_cosine(first: np.ndarray, second: np.ndarray | None = None) ->
     """
     a = np.asarray(first, dtype=np.float64)
     if second is None:
-        n = len(a)
-        if n < 2:
-            raise ConfigError(f"a within-set mean cosine needs at least 2 vectors, got {n}")
-        total = a.sum(axis=0)
-        return float((total @ total - n) / (n * (n - 1)))
+        return within_cosine(len(a), a.sum(axis=0))
     b = np.asarray(second, dtype=np.float64)
-    if len(a) == 0 or len(b) == 0:
-        raise ConfigError("an across-set mean cosine needs at least one vector on each side")
-    if a.shape[1] != b.shape[1]:
+    if a.ndim == 2 and b.ndim == 2 and a.shape[1] != b.shape[1]:
         raise ConfigError(
             f"vectors of width {a.shape[1]} and {b.shape[1]} cannot be compared; use the same "
             "feature extractor for both"
         )
-    return float(a.sum(axis=0) @ b.sum(axis=0) / (len(a) * len(b)))
+    return across_cosine(len(a), a.sum(axis=0), len(b), b.sum(axis=0))
 
 
-def cosine_table(groups: Sequence[PreferenceVectors]) -> dict[str, dict[str, float | None]]:
+def within_cosine(count: int, unit_sum: np.ndarray) -> float:
+    """Mean cosine over the ordered pairs ``i != j`` of ``count`` unit vectors summing to
+    ``unit_sum``: ``(|sum|^2 - n) / (n (n - 1))``."""
+    if count < 2:
+        raise ConfigError(f"a within-set mean cosine needs at least 2 vectors, got {count}")
+    total = np.asarray(unit_sum, dtype=np.float64)
+    return float((total @ total - count) / (count * (count - 1)))
+
+
+def across_cosine(count_a: int, sum_a: np.ndarray, count_b: int, sum_b: np.ndarray) -> float:
+    """Mean cosine of every one of ``count_a`` unit vectors against every one of ``count_b``,
+    from their sums: ``sum_a . sum_b / (n_a n_b)``."""
+    if count_a == 0 or count_b == 0:
+        raise ConfigError("an across-set mean cosine needs at least one vector on each side")
+    a, b = np.asarray(sum_a, dtype=np.float64), np.asarray(sum_b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ConfigError(
+            f"vectors of width {a.shape[-1]} and {b.shape[-1]} cannot be compared; use the same "
+            "feature extractor for both"
+        )
+    return float(a @ b / (count_a * count_b))
+
+
+def cosine_table(
+    groups: Sequence[PreferenceVectors | VectorSum],
+) -> dict[str, dict[str, float | None]]:
     """label -> label -> mean pairwise cosine (within on the diagonal); ``None`` where a side
     has too few vectors."""
+    sums = [g.summed() if isinstance(g, PreferenceVectors) else g for g in groups]
     table: dict[str, dict[str, float | None]] = {}
-    for g in groups:
+    for g in sums:
         row: dict[str, float | None] = {}
-        for h in groups:
+        for h in sums:
             if g is h:
-                row[h.label] = mean_pairwise_cosine(g.units) if len(g.units) >= 2 else None
+                row[h.label] = within_cosine(g.count, g.unit_sum) if g.count >= 2 else None
             else:
                 row[h.label] = (
-                    mean_pairwise_cosine(g.units, h.units)
-                    if len(g.units) and len(h.units)
+                    across_cosine(g.count, g.unit_sum, h.count, h.unit_sum)
+                    if g.count and h.count
                     else None
                 )
         table[g.label] = row
     return table
+
+
+def save_summary(
+    summary: VectorSum, path: Path, *, features: Mapping[str, Any], **provenance: Any
+) -> Path:
+    """Write a dataset's summed preference vectors as JSON (``pairs vectors --save``): the
+    label, count, sum of unit vectors, the extractor's config and ``provenance`` (e.g. the
+    dataset's path and the draw's seed)."""
+    payload = {
+        "format": SUMMARY_FORMAT,
+        "version": 1,
+        "label": summary.label,
+        "features": dict(features),
+        **provenance,
+        "pairs_read": summary.pairs,
+        "vectors": summary.count,
+        "unit_sum": [float(x) for x in summary.unit_sum],
+        "skipped": [{"row": r, "reason": why} for r, why in summary.skipped],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=1) + "\n")
+    return path
+
+
+def load_summary(path: Path) -> tuple[VectorSum, dict[str, Any]]:
+    """(summary, extractor config) of a file written by :func:`save_summary`.
+
+    Raises:
+        ConfigError: the file is not such a summary, or its numbers are inconsistent.
+    """
+    try:
+        payload = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read preference-vector summary {path}: {exc}") from exc
+    if not isinstance(payload, dict) or payload.get("format") != SUMMARY_FORMAT:
+        raise ConfigError(
+            f"{path} is not a preference-vector summary (written by `gensr-bench pairs vectors "
+            "--save DIR`); give a preference dataset folder or such a file"
+        )
+    try:
+        unit_sum = np.asarray(payload["unit_sum"], dtype=np.float64)
+        count = int(payload["vectors"])
+        summary = VectorSum(
+            str(payload["label"]),
+            count,
+            unit_sum,
+            int(payload["pairs_read"]),
+            [(int(s["row"]), str(s["reason"])) for s in payload.get("skipped", [])],
+        )
+        features = dict(payload["features"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"preference-vector summary {path} is incomplete: {exc}") from exc
+    if unit_sum.ndim != 1 or not np.all(np.isfinite(unit_sum)):
+        raise ConfigError(f"{path}: unit_sum must be a list of finite numbers")
+    if count < 0 or float(np.linalg.norm(unit_sum)) > count + 1e-6:
+        raise ConfigError(
+            f"{path}: the sum of {count} unit vectors cannot have norm "
+            f"{float(np.linalg.norm(unit_sum)):.3f}; the file was changed by hand"
+        )
+    return summary, features
 
 
 def sample_indices(total: int, limit: int | None, seed: int) -> list[int]:

@@ -15,11 +15,16 @@ from gensr_bench import FeatureExtractor
 from gensr_bench.alignment.dataset import build_preference_dataset, save_preference_dataset
 from gensr_bench.alignment.vectors import (
     PreferenceVectors,
+    VectorSum,
+    across_cosine,
     cosine_table,
+    load_summary,
     mean_pairwise_cosine,
     preference_vectors,
     sample_indices,
+    save_summary,
     unit_rows,
+    within_cosine,
 )
 from gensr_bench.errors import AudioValidationError, ConfigError
 from gensr_bench.records import Audio
@@ -99,6 +104,55 @@ def test_cosine_table_has_within_on_the_diagonal() -> None:
     )
     assert table["one"]["one"] is None  # a single vector has no within mean
     assert table["one"]["ar"] is not None
+
+
+def test_sums_give_the_same_means_as_the_vectors(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    ar = PreferenceVectors("ar", unit_rows(rng.normal(size=(6, 4)) + 1.0)[0], 7, [(3, "why")])
+    fm = PreferenceVectors("fm", unit_rows(rng.normal(size=(5, 4)))[0], 5)
+    a, f = ar.summed(), fm.summed()
+    assert (a.count, a.pairs, a.skipped) == (6, 7, [(3, "why")])
+    assert within_cosine(a.count, a.unit_sum) == pytest.approx(brute_cosine(ar.units))
+    assert across_cosine(a.count, a.unit_sum, f.count, f.unit_sum) == pytest.approx(
+        brute_cosine(ar.units, fm.units)
+    )
+    assert cosine_table([a, f]) == cosine_table([ar, fm])
+
+    path = save_summary(a, tmp_path / "s" / "ar.json", features={"name": "x"}, seed=4)
+    loaded, features = load_summary(path)
+    assert features == {"name": "x"}
+    assert json.loads(path.read_text())["seed"] == 4
+    assert (loaded.label, loaded.count, loaded.pairs, loaded.skipped) == (
+        "ar",
+        6,
+        7,
+        [(3, "why")],
+    )
+    np.testing.assert_allclose(loaded.unit_sum, a.unit_sum, rtol=1e-15)
+    assert cosine_table([loaded, f]) == cosine_table([a, f])  # JSON keeps every float exactly
+
+
+def test_bad_summaries_are_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="2 vectors"):
+        within_cosine(1, np.ones(3))
+    with pytest.raises(ConfigError, match="width 3 and 2"):
+        across_cosine(1, np.ones(3), 1, np.ones(2))
+    not_one = tmp_path / "other.json"
+    not_one.write_text('{"a": 1}')
+    with pytest.raises(ConfigError, match=r"other\.json is not a preference-vector summary"):
+        load_summary(not_one)
+    path = save_summary(
+        VectorSum("m", 2, np.array([0.6, 0.8]), 2), tmp_path / "m.json", features={}
+    )
+    payload = json.loads(path.read_text())
+    payload["unit_sum"] = [3.0, 4.0]  # norm 5 from 2 unit vectors: impossible
+    path.write_text(json.dumps(payload))
+    with pytest.raises(ConfigError, match="changed by hand"):
+        load_summary(path)
+    del payload["vectors"]
+    path.write_text(json.dumps(payload))
+    with pytest.raises(ConfigError, match="incomplete"):
+        load_summary(path)
 
 
 def test_sample_indices() -> None:
@@ -187,6 +241,32 @@ def test_cli_prints_the_table_of_the_module(tmp_path: Path) -> None:
     assert table.exit_code == 0, table.stderr
     assert f"ar-small ({first})" in table.stdout  # repeated models are told apart by folder
     assert "3 vectors of 3 pairs read" in table.stdout
+
+
+def test_cli_saved_summaries_stand_in_for_datasets(tmp_path: Path) -> None:
+    first = _saved(tmp_path, "a", "ar-small", 2)
+    second = _saved(tmp_path, "b", "fm-small", 3)
+    saved = tmp_path / "summaries"
+    direct = invoke_cli(
+        ["pairs", "vectors", str(first), str(second), "--format", "json", "--save", str(saved)]
+    )
+    assert direct.exit_code == 0, direct.stderr
+    assert sorted(p.name for p in saved.iterdir()) == ["ar-small.json", "fm-small.json"]
+    # A summary and a dataset mix in one table, with the numbers of the datasets alone.
+    mixed = invoke_cli(
+        ["pairs", "vectors", str(saved / "ar-small.json"), str(second), "--format", "json"]
+    )
+    assert mixed.exit_code == 0, mixed.stderr
+    expected, got = json.loads(direct.stdout), json.loads(mixed.stdout)
+    assert [d["vectors"] for d in got["datasets"]] == [4, 6]
+    for row in ("ar-small", "fm-small"):
+        for column in ("ar-small", "fm-small"):
+            assert got["mean_cosine"][row][column] == pytest.approx(
+                expected["mean_cosine"][row][column], abs=1e-12
+            )
+    other = invoke_cli(["pairs", "vectors", str(saved / "ar-small.json"), "--features", "speaker"])
+    assert other.exit_code != 0
+    assert "ar-small.json sums" in other.stderr and "--features" in other.stderr
 
 
 def test_cli_names_an_unknown_extractor(tmp_path: Path) -> None:
