@@ -4,8 +4,8 @@
 matching) predict clean log-magnitude frames from degraded ones, time-aligned, and synthesise
 waveforms with the degraded input's phase. AR and MGM work on the tokens of a per-bin scalar
 tokenizer (``gensr-bench train tokenizer``). Checkpoints ship in ``checkpoints/``; ``gensr-bench
-train --model NAME`` trains new ones. Aligned variants (``fm-small-dpo``) ship the checkpoints
-``gensr-bench align`` wrote for their base model.
+train --model NAME`` trains new ones. Aligned variants (``ar-small-dpo``, ``fm-small-dpo``)
+ship the checkpoints ``gensr-bench align`` wrote for their base model.
 """
 
 from __future__ import annotations
@@ -14,16 +14,16 @@ from typing import Any
 
 from gensr_bench import RestorationModel, hookimpl
 
-from .ar import ARSmall
+from .ar import ARSmall, ARSmallDPO
 from .fm import FMSmall, FMSmallDPO
 from .mgm import MGMSmall
 
-__all__ = ["ARSmall", "FMSmall", "FMSmallDPO", "MGMSmall"]
+__all__ = ["ARSmall", "ARSmallDPO", "FMSmall", "FMSmallDPO", "MGMSmall"]
 
 
 @hookimpl
 def gensr_register_models() -> list[type[RestorationModel]]:
-    return [ARSmall, MGMSmall, FMSmall, FMSmallDPO]
+    return [ARSmall, MGMSmall, FMSmall, ARSmallDPO, FMSmallDPO]
 
 
 @hookimpl

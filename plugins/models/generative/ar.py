@@ -113,3 +113,15 @@ class ARSmall(GenerativeModel):
         assert isinstance(net, ARNet)
         with eval_mode(net):
             return net.token_logprob(batch, positions)
+
+
+class ARSmallDPO(ARSmall):
+    """ar-small after multi-metric DPO on its own candidates (benchmarks/alignment/RESULTS.md).
+
+    Pairs unanimous on NISQA MOS, DNSMOS OVRL, ESTOI and speaker similarity over 300
+    ``synth-gsr-train`` inputs, 8 candidates each; 500 DPO steps (``gensr-bench align``'s
+    defaults, beta 0.1). Sampling options as ``ar-small``.
+    """
+
+    name = "ar-small-dpo"
+    checkpoint_model = "ar-small"

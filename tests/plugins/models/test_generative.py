@@ -37,7 +37,13 @@ from gensr_bench.testing import (
     voiced_signal,
 )
 from gensr_bench_plugins.models import generative
-from gensr_bench_plugins.models.generative import ARSmall, FMSmall, FMSmallDPO, MGMSmall
+from gensr_bench_plugins.models.generative import (
+    ARSmall,
+    ARSmallDPO,
+    FMSmall,
+    FMSmallDPO,
+    MGMSmall,
+)
 from gensr_bench_plugins.models.generative import features as ft
 from gensr_bench_plugins.models.generative.ar import ARNet
 from gensr_bench_plugins.models.generative.base import (
@@ -660,18 +666,23 @@ def test_checkpoint_round_trip_and_errors(tokenizer: SpectralTokenizer, tmp_path
         ARSmall(cfg_scale=2.0)
 
 
-def test_aligned_variant_ships_weights_written_for_its_base_model(tmp_path: Path) -> None:
-    shipped = FMSmallDPO().checkpoint_dir
+@pytest.mark.parametrize(
+    ("aligned_cls", "base_cls"), [(ARSmallDPO, ARSmall), (FMSmallDPO, FMSmall)]
+)
+def test_aligned_variant_ships_weights_written_for_its_base_model(
+    tmp_path: Path, aligned_cls: type[GenerativeModel], base_cls: type[GenerativeModel]
+) -> None:
+    shipped = aligned_cls().checkpoint_dir
     manifest = read_manifest(shipped)
-    assert manifest["model"] == "fm-small" and manifest["base_model"] == "fm-small"
+    assert manifest["model"] == base_cls.name and manifest["base_model"] == base_cls.name
     assert manifest["objective"] == "dpo"
     assert (shipped / MODEL_FILE).stat().st_size <= 5_000_000  # the base models' size limit
-    aligned, base = FMSmallDPO(), FMSmall()
+    aligned, base = aligned_cls(), base_cls()
     aligned.setup()
     base.setup()
     assert aligned.checkpoint_hash() == manifest["sha256"] != base.checkpoint_hash()
     assert manifest["base_checkpoint_sha256"] == base.checkpoint_hash()
-    assert aligned.paradigm == "fm" and aligned.sampling == base.sampling
+    assert aligned.paradigm == base.paradigm and aligned.sampling == base.sampling
     assert aligned.net is not None and base.net is not None
     differs = [
         not torch.equal(value, base.net.state_dict()[key])
@@ -681,11 +692,11 @@ def test_aligned_variant_ships_weights_written_for_its_base_model(tmp_path: Path
     # A checkpoint written under the variant's own name (aligning it again) loads too; another
     # model's does not.
     net = aligned.net
-    save_checkpoint(tmp_path / "again", "fm-small-dpo", net, {})
-    FMSmallDPO(checkpoint=str(tmp_path / "again")).setup()
-    save_checkpoint(tmp_path / "ar", "ar-small", net, {})
-    with pytest.raises(ConfigError, match="not one of 'fm-small' or 'fm-small-dpo'"):
-        FMSmallDPO(checkpoint=str(tmp_path / "ar")).setup()
+    save_checkpoint(tmp_path / "again", aligned_cls.name, net, {})
+    aligned_cls(checkpoint=str(tmp_path / "again")).setup()
+    save_checkpoint(tmp_path / "other", "mgm-small", net, {})
+    with pytest.raises(ConfigError, match=f"not one of '{base_cls.name}' or '{aligned_cls.name}'"):
+        aligned_cls(checkpoint=str(tmp_path / "other")).setup()
 
 
 # --------------------------------------------------------------------------- restore & sample
@@ -796,7 +807,13 @@ def test_tiny_checkpoints_conform(name: str, checkpoints: dict[str, Path]) -> No
 
 
 def test_models_are_registered_by_the_plugin() -> None:
-    assert generative.gensr_register_models() == [ARSmall, MGMSmall, FMSmall, FMSmallDPO]
+    assert generative.gensr_register_models() == [
+        ARSmall,
+        MGMSmall,
+        FMSmall,
+        ARSmallDPO,
+        FMSmallDPO,
+    ]
     assert [cls.paradigm for cls in (ARSmall, MGMSmall, FMSmall)] == ["ar", "mgm", "fm"]
     assert all(cls.trainable for cls in MODELS.values())
 
