@@ -490,7 +490,7 @@ def _run_label(config: dict[str, Any]) -> str:
 
 
 @cli.command()
-@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--by", "by", default=None, help="Break each run down by this meta key.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @click.option(
@@ -503,6 +503,8 @@ def report(
     state: _State, run_dirs: tuple[str, ...], by: str | None, fmt: str, paired: bool
 ) -> None:
     """Show saved runs side by side: per metric the mean, 95% CI and n scored / n total.
+
+    RUN_DIRS are run folders or leaderboard entries (``leaderboard/results/*.json``).
 
     With ``--paired`` the first run is the baseline: for every other run and metric, the mean
     per-utterance difference (run - baseline) with its paired-bootstrap 95% CI; ``*`` marks an

@@ -233,6 +233,14 @@ def test_report_shows_runs_side_by_side(tmp_path, capsys, cache_env):
     assert data["runs"][run_b]["level_db"]["n_scored"] == 8
     assert main(["report", run_a, "--paired"]) == 2
     assert "--paired needs at least two runs" in capsys.readouterr().err
+    # A leaderboard entry stands in for its run.
+    results = tmp_path / "results"
+    toy = ["--plugins-dir", str(TOY_PLUGINS)]
+    assert main([*toy, "leaderboard", "add", run_a, "--results", str(results)]) == 0
+    (entry,) = results.glob("*.json")
+    capsys.readouterr()
+    assert main([*toy, "report", str(entry), run_b, "--paired"]) == 0
+    assert "-6.021 [-6.021, -6.021]* 8" in capsys.readouterr().out
 
 
 def test_report_of_a_folder_without_a_run_is_a_clear_error(tmp_path, capsys):
