@@ -266,7 +266,7 @@ def validate_entry(data: Any, source: str | Path = "entry") -> None:
 
 
 # -- entries ----------------------------------------------------------------------------------
-def _safe_name(text: str) -> str:
+def safe_name(text: str) -> str:
     """A file-name-safe version of ``text`` (letters, digits, ``.``, ``_``, ``-``)."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")
     return safe[:120] or "entry"
@@ -278,7 +278,7 @@ def _unique_slugs(ids: Iterable[str]) -> dict[str, str]:
     slugs: dict[str, str] = {}
     taken: set[str] = set()
     for key in ids:
-        slug = base = _safe_name(key)
+        slug = base = safe_name(key)
         n = 2
         while slug.lower() in taken:
             slug, n = f"{base}-{n}", n + 1
@@ -289,7 +289,7 @@ def _unique_slugs(ids: Iterable[str]) -> dict[str, str]:
 
 def entry_id(model: str, suite: str, tag: str | None = None) -> str:
     """The file stem of an entry: ``<model>--<suite>[--<tag>]``."""
-    parts = [_safe_name(model), _safe_name(suite)] + ([_safe_name(tag)] if tag else [])
+    parts = [safe_name(model), safe_name(suite)] + ([safe_name(tag)] if tag else [])
     return ENTRY_SEPARATOR.join(parts)
 
 
@@ -724,7 +724,7 @@ def _groups(entries: Sequence[Entry]) -> list[_Group]:
         for entry in members:
             for name, better in entry.directions.items():
                 outputs.setdefault(name, better)
-        slug = _safe_name(f"{key[0]}-{key[1][:8]}-{'all' if key[2] is None else key[2]}")
+        slug = safe_name(f"{key[0]}-{key[1][:8]}-{'all' if key[2] is None else key[2]}")
         groups.append(_Group(key, slug, members, list(outputs.items())))
     return groups
 
@@ -1103,7 +1103,7 @@ def build(
                 rows.sort(key=lambda row: order.get(row["entry"].id, len(order)))
             charts = []
             for name, better in group.outputs:
-                chart = f"{group.slug}--{_safe_name(name)}.png"
+                chart = f"{group.slug}--{safe_name(name)}.png"
                 title = f"{name} ({'higher' if better else 'lower'} is better), {group.title}"
                 bars = [
                     (e.label, e.data["summary"][name])

@@ -21,7 +21,6 @@ progress and prints.
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
@@ -401,8 +400,11 @@ def pairs_vectors(
 
     from tqdm import tqdm
 
+    from gensr_bench.leaderboard import safe_name
+
     from .dataset import load_preference_dataset
     from .vectors import (
+        VectorSum,
         cosine_table,
         format_table,
         load_summary,
@@ -433,7 +435,7 @@ def pairs_vectors(
     groups = []
     for path, model, data in loaded:
         label = model if models.count(model) == 1 else f"{model} ({path})"
-        if path.is_file():
+        if isinstance(data, VectorSum):
             group = replace(data, label=label)
         else:
             indices = sample_indices(len(data), max_pairs, seed)
@@ -443,7 +445,7 @@ def pairs_vectors(
                 )
             group = vectors.summed()
             if save_dir is not None:
-                target = Path(save_dir) / f"{_file_label(label)}.json"
+                target = Path(save_dir) / f"{safe_name(label)}.json"
                 save_summary(
                     group,
                     target,
@@ -484,11 +486,6 @@ def pairs_vectors(
             click.echo(f"  skipped row {row}: {why}")
         if len(g.skipped) > 3:
             click.echo(f"  ... {len(g.skipped) - 3} more skipped")
-
-
-def _file_label(label: str) -> str:
-    """A label as a file name: characters other than letters, digits, ``.-_`` become ``_``."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", label) or "dataset"
 
 
 @pairs_group.command(name="stats")

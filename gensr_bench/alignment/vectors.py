@@ -53,8 +53,7 @@ class PreferenceVectors:
 
     def summed(self) -> VectorSum:
         """What the cosine table needs: the count and the sum of the unit vectors."""
-        width = self.units.shape[1] if self.units.ndim == 2 else 0
-        total = self.units.sum(axis=0) if len(self.units) else np.zeros(width)
+        total = self.units.sum(axis=0)  # (n, d) rows, n may be 0: zeros of width d
         return VectorSum(self.label, len(self.units), total, self.pairs, list(self.skipped))
 
 
@@ -100,11 +99,6 @@ def mean_pairwise_cosine(first: np.ndarray, second: np.ndarray | None = None) ->
     if second is None:
         return within_cosine(len(a), a.sum(axis=0))
     b = np.asarray(second, dtype=np.float64)
-    if a.ndim == 2 and b.ndim == 2 and a.shape[1] != b.shape[1]:
-        raise ConfigError(
-            f"vectors of width {a.shape[1]} and {b.shape[1]} cannot be compared; use the same "
-            "feature extractor for both"
-        )
     return across_cosine(len(a), a.sum(axis=0), len(b), b.sum(axis=0))
 
 
