@@ -13,7 +13,10 @@
 #   base           the base model on synth-gsr only
 # Every step resumes (--resume) where a run stopped. Environment: WORK (default
 # ./alignment-work) holds the runs; GENSR_BENCH_WEIGHTS_DIR must point at NISQA's weights
-# (../shared/weights/nisqa here); WORKERS (default 2) processes sample and score.
+# (../shared/weights/nisqa here); WORKERS (default 2) processes sample and score;
+# ALIGN_OPTIONS (optional, space-separated KEY=VALUE) go to every align as --align-option, e.g.
+# ALIGN_OPTIONS=log_every=100 evaluates the held-out pairs less often (each pair's draws are
+# seeded by the pair, so the trained weights do not change).
 set -euo pipefail
 
 P=${1:?paradigm: ar, mgm or fm}
@@ -23,6 +26,9 @@ WORKERS=${WORKERS:-2}
 PAIR_METRICS=nisqa_mos,dnsmos_ovrl,estoi,speaker_sim
 EVAL_METRICS=nisqa,dnsmos,estoi,speaker-sim
 TRAIN=(--suite synth-gsr-train --limit 300 --n 8)
+for option in ${ALIGN_OPTIONS:-}; do
+    TRAIN+=(--align-option "$option")
+done
 : "${GENSR_BENCH_WEIGHTS_DIR:?point GENSR_BENCH_WEIGHTS_DIR at the NISQA weights}"
 mkdir -p "$WORK/eval"
 cd "$WORK"
