@@ -10,7 +10,8 @@ Paradigm-agnostic (DESIGN section 4): it needs only what :class:`AlignablePolicy
   and noise) for the whole run. Without it the reference runs at every step and every epoch
   draws afresh.
 * **Draws** are made pair by pair from a generator seeded by the pair's index (and the epoch),
-  so they never depend on batching, resuming or the order of the pairs.
+  so they never depend on batching, resuming or the order of the pairs; dropout (used by the
+  supervised term) draws from torch's generator seeded by the step, in a fork of its state.
 * **Objectives**: ``dpo`` (the method; ``sft_weight > 0`` adds the model's supervised loss on
   the winners, a guard against the drift of both likelihoods) and ``sft`` (the baselines:
   the supervised loss on the chosen outputs only, e.g. ground truth or winners).
@@ -254,6 +255,31 @@ class DPOTrainer:
         n = len(self.eval_examples)
         return {"eval_reward_accuracy": sum(accs) / n, "eval_margin": sum(margins) / n}
 
+    def _objective(
+        self, part: Sequence[AlignmentExample], gens: Sequence[torch.Generator], idx: list[int]
+    ) -> tuple[dict[str, float], torch.Tensor]:
+        """The loss of one batch (DPO, plus the optional supervised term; or SFT) and its logs."""
+        if not self.dpo:
+            loss = self._supervised(part, gens[0])
+            return {"sft_loss": loss.item()}, loss
+        ref = None
+        if self._ref_terms is not None:
+            ref = torch.cat([self._ref_terms[idx, 0], self._ref_terms[idx, 1]])
+        out = self._dpo_loss(part, gens, ref)
+        loss = out.loss
+        values = {
+            "dpo_loss": out.loss.item(),
+            "rewards/chosen": float(out.rewards_chosen.mean()),
+            "rewards/rejected": float(out.rewards_rejected.mean()),
+            "reward_accuracy": out.reward_accuracy,
+            "margin": out.margin,
+        }
+        if self.config.sft_weight > 0:
+            sft = self._supervised(part, gens[0])
+            loss = loss + self.config.sft_weight * sft
+            values["sft_loss"] = sft.item()
+        return values, loss
+
     # -- the loop ---------------------------------------------------------------------------
     def train_step(self) -> tuple[dict[str, float], int]:
         """One optimiser step on the next batch; returns its logged values and the epoch.
@@ -269,31 +295,16 @@ class DPOTrainer:
         part = [self.examples[i] for i in idx]
         gens = [self._pair_generator(i, epoch) for i in idx]
         self.module.train()
-        values: dict[str, float] = {}
-        if self.dpo:
-            ref = None
-            if self._ref_terms is not None:
-                ref = torch.cat([self._ref_terms[idx, 0], self._ref_terms[idx, 1]])
-            out = self._dpo_loss(part, gens, ref)
-            loss = out.loss
-            values = {
-                "dpo_loss": out.loss.item(),
-                "rewards/chosen": float(out.rewards_chosen.mean()),
-                "rewards/rejected": float(out.rewards_rejected.mean()),
-                "reward_accuracy": out.reward_accuracy,
-                "margin": out.margin,
-            }
-            if cfg.sft_weight > 0:
-                sft = self._supervised(part, gens[0])
-                loss = loss + cfg.sft_weight * sft
-                values["sft_loss"] = sft.item()
-        else:
-            loss = self._supervised(part, gens[0])
-            values = {"sft_loss": loss.item()}
-        if not torch.isfinite(loss):
-            raise ConfigError(f"alignment loss became {loss.item()} at step {self.step}")
-        self.optimiser.zero_grad()
-        loss.backward()
+        # Dropout (the supervised term trains with it) draws from torch's global generator:
+        # seed it by the step, in a fork, so a run is repeatable, resumes exactly and leaves
+        # the caller's random state alone.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(item_seed(cfg.seed, f"step#{self.step}"))
+            values, loss = self._objective(part, gens, idx)
+            if not torch.isfinite(loss):
+                raise ConfigError(f"alignment loss became {loss.item()} at step {self.step}")
+            self.optimiser.zero_grad()
+            loss.backward()
         torch.nn.utils.clip_grad_norm_(self.module.parameters(), cfg.grad_clip)
         self.optimiser.step()
         self.step += 1

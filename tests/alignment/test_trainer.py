@@ -142,7 +142,8 @@ def test_resume_gives_the_same_weights_as_one_run(
     checkpoints: dict[str, Path], tmp_path: Path
 ) -> None:
     data = examples(5)
-    config = AlignConfig(steps=4, batch_size=2, lr=1e-3, warmup=2, log_every=1)
+    # sft_weight: the supervised term's dropout must resume exactly too
+    config = AlignConfig(steps=4, batch_size=2, lr=1e-3, warmup=2, log_every=1, sft_weight=0.5)
     straight = fresh("mgm-small", checkpoints)
     DPOTrainer(straight, data, config, tmp_path / "a").train()
 
@@ -159,6 +160,24 @@ def test_resume_gives_the_same_weights_as_one_run(
         torch.testing.assert_close(weights(second)[k], v, rtol=0, atol=1e-6)
     lines = (tmp_path / "b" / LOG_FILE).read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_held_out_evaluation_does_not_change_the_trained_weights(
+    name: str, checkpoints: dict[str, Path], tmp_path: Path
+) -> None:
+    data, held_out = examples(6)[:4], examples(6)[4:]
+    # sft_weight: the supervised term trains with dropout, so a stray draw would show too
+    config = AlignConfig(steps=4, batch_size=2, lr=1e-3, warmup=2, log_every=4, sft_weight=0.5)
+    rarely = fresh(name, checkpoints)
+    DPOTrainer(rarely, data, config, tmp_path / "a", eval_examples=held_out).train()
+    often = fresh(name, checkpoints)
+    every_step = AlignConfig(**{**config.to_dict(), "log_every": 1})
+    DPOTrainer(often, data, every_step, tmp_path / "b", eval_examples=held_out).train()
+    logged = [json.loads(line) for line in (tmp_path / "b" / LOG_FILE).read_text().splitlines()]
+    assert len(logged) == 4 and all("eval_reward_accuracy" in entry for entry in logged)
+    for k, v in weights(rarely).items():
+        torch.testing.assert_close(weights(often)[k], v, rtol=0, atol=0)
 
 
 def test_checkpoint_restores_through_the_model_and_records_the_recipe(
