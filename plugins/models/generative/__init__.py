@@ -4,8 +4,8 @@
 matching) predict clean log-magnitude frames from degraded ones, time-aligned, and synthesise
 waveforms with the degraded input's phase. AR and MGM work on the tokens of a per-bin scalar
 tokenizer (``gensr-bench train tokenizer``). Checkpoints ship in ``checkpoints/``; ``gensr-bench
-train --model NAME`` trains new ones. Aligned variants (``ar-small-dpo``, ``fm-small-dpo``)
-ship the checkpoints ``gensr-bench align`` wrote for their base model.
+train --model NAME`` trains new ones. Aligned variants (``ar-small-dpo``, ``mgm-small-dpo``,
+``fm-small-dpo``) ship the checkpoints ``gensr-bench align`` wrote for their base model.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from gensr_bench import RestorationModel, hookimpl
 
 from .ar import ARSmall, ARSmallDPO
 from .fm import FMSmall, FMSmallDPO
-from .mgm import MGMSmall
+from .mgm import MGMSmall, MGMSmallDPO
 
-__all__ = ["ARSmall", "ARSmallDPO", "FMSmall", "FMSmallDPO", "MGMSmall"]
+__all__ = ["ARSmall", "ARSmallDPO", "FMSmall", "FMSmallDPO", "MGMSmall", "MGMSmallDPO"]
 
 
 @hookimpl
 def gensr_register_models() -> list[type[RestorationModel]]:
-    return [ARSmall, MGMSmall, FMSmall, ARSmallDPO, FMSmallDPO]
+    return [ARSmall, MGMSmall, FMSmall, ARSmallDPO, MGMSmallDPO, FMSmallDPO]
 
 
 @hookimpl

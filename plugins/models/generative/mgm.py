@@ -152,3 +152,15 @@ class MGMSmall(GenerativeModel):
         assert isinstance(net, MGMNet)
         with eval_mode(net):
             return net.token_logprob(batch, masked)
+
+
+class MGMSmallDPO(MGMSmall):
+    """mgm-small after multi-metric DPO on its own candidates (benchmarks/alignment/RESULTS.md).
+
+    Pairs unanimous on NISQA MOS, DNSMOS OVRL, ESTOI and speaker similarity over 300
+    ``synth-gsr-train`` inputs, 8 candidates each; 500 DPO steps (``gensr-bench align``'s
+    defaults, beta 10). Sampling options as ``mgm-small``.
+    """
+
+    name = "mgm-small-dpo"
+    checkpoint_model = "mgm-small"

@@ -43,6 +43,7 @@ from gensr_bench_plugins.models.generative import (
     FMSmall,
     FMSmallDPO,
     MGMSmall,
+    MGMSmallDPO,
 )
 from gensr_bench_plugins.models.generative import features as ft
 from gensr_bench_plugins.models.generative.ar import ARNet
@@ -667,7 +668,8 @@ def test_checkpoint_round_trip_and_errors(tokenizer: SpectralTokenizer, tmp_path
 
 
 @pytest.mark.parametrize(
-    ("aligned_cls", "base_cls"), [(ARSmallDPO, ARSmall), (FMSmallDPO, FMSmall)]
+    ("aligned_cls", "base_cls"),
+    [(ARSmallDPO, ARSmall), (MGMSmallDPO, MGMSmall), (FMSmallDPO, FMSmall)],
 )
 def test_aligned_variant_ships_weights_written_for_its_base_model(
     tmp_path: Path, aligned_cls: type[GenerativeModel], base_cls: type[GenerativeModel]
@@ -694,7 +696,8 @@ def test_aligned_variant_ships_weights_written_for_its_base_model(
     net = aligned.net
     save_checkpoint(tmp_path / "again", aligned_cls.name, net, {})
     aligned_cls(checkpoint=str(tmp_path / "again")).setup()
-    save_checkpoint(tmp_path / "other", "mgm-small", net, {})
+    other = "fm-small" if base_cls is not FMSmall else "mgm-small"
+    save_checkpoint(tmp_path / "other", other, net, {})
     with pytest.raises(ConfigError, match=f"not one of '{base_cls.name}' or '{aligned_cls.name}'"):
         aligned_cls(checkpoint=str(tmp_path / "other")).setup()
 
@@ -812,6 +815,7 @@ def test_models_are_registered_by_the_plugin() -> None:
         MGMSmall,
         FMSmall,
         ARSmallDPO,
+        MGMSmallDPO,
         FMSmallDPO,
     ]
     assert [cls.paradigm for cls in (ARSmall, MGMSmall, FMSmall)] == ["ar", "mgm", "fm"]
