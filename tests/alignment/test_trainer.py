@@ -166,7 +166,8 @@ def test_resume_gives_the_same_weights_as_one_run(
 def test_held_out_evaluation_does_not_change_the_trained_weights(
     name: str, checkpoints: dict[str, Path], tmp_path: Path
 ) -> None:
-    data, held_out = examples(6)[:4], examples(6)[4:]
+    pairs = examples(6)
+    data, held_out = pairs[:4], pairs[4:]
     # sft_weight: the supervised term trains with dropout, so a stray draw would show too
     config = AlignConfig(steps=4, batch_size=2, lr=1e-3, warmup=2, log_every=4, sft_weight=0.5)
     rarely = fresh(name, checkpoints)
