@@ -617,6 +617,14 @@ def merge(shard_dirs: tuple[str, ...], out: str, overwrite: bool, by: str | None
     help="Allowed worsening of one metric output (default 0), e.g. dnsmos_ovrl=0.05.",
 )
 @click.option("--alpha", type=float, default=0.05, show_default=True, help="1 - confidence.")
+@click.option(
+    "--floor",
+    type=float,
+    default=1e-5,
+    show_default=True,
+    help="Differences no larger than this are float rounding (another machine, another "
+    "BLAS): reported as 'same', never as a regression or an improvement.",
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text")
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
 @pass_state
@@ -626,6 +634,7 @@ def check(
     candidate: str,
     tolerance: tuple[str, ...],
     alpha: float,
+    floor: float,
     fmt: str,
     seed: int,
 ) -> None:
@@ -649,7 +658,7 @@ def check(
         runs = [(label, *_load_run(Path(label))) for label in (baseline, candidate)]
         directions = {**_directions(runs[0][1], state), **_directions(runs[1][1], state)}
         report = checking.check_runs(
-            runs[0], runs[1], directions, tolerances, alpha=alpha, seed=seed
+            runs[0], runs[1], directions, tolerances, alpha=alpha, seed=seed, floor=floor
         )
     except (GensrError, click.BadParameter) as exc:
         message = exc.format_message() if isinstance(exc, click.BadParameter) else str(exc)

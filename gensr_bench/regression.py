@@ -6,6 +6,11 @@ have every metric output of the baseline. Each output is compared per utterance:
 when the whole interval lies on the worse side of ``-tolerance`` (for an output where lower
 is better, of ``+tolerance``): worse beyond the tolerance, with significance. The core knows
 no metric by name: directions come from the registered metric classes.
+
+Differences no larger than ``floor`` (default :data:`FLOAT_FLOOR`) are float rounding, not
+change: the same model scored on another machine or with another BLAS differs by ~1e-8 on
+every utterance, which a paired bootstrap finds significant. Such an output is reported as
+``same``, never as a regression or an improvement, whatever the tolerance.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from gensr_bench.records import ScoredOutput
 from gensr_bench.stats import PairedDifference, paired_difference
 
 PASS, REGRESSION, NOT_COMPARABLE = 0, 1, 2
+FLOAT_FLOOR = 1e-5
 
 
 class NotComparable(ConfigError):
@@ -34,22 +40,30 @@ class OutputCheck:
     difference: PairedDifference
     baseline_mean: float | None
     candidate_mean: float | None
+    floor: float = FLOAT_FLOOR
 
     @property
     def regressed(self) -> bool:
         low, high = self.difference.ci_low, self.difference.ci_high
         if low is None or high is None:
             return False
+        allowed = max(self.tolerance, self.floor)
         if self.higher_is_better:
-            return high < -self.tolerance
-        return low > self.tolerance
+            return high < -allowed
+        return low > allowed
 
     @property
     def improved(self) -> bool:
         low, high = self.difference.ci_low, self.difference.ci_high
         if low is None or high is None:
             return False
-        return low > 0 if self.higher_is_better else high < 0
+        return low > self.floor if self.higher_is_better else high < -self.floor
+
+    @property
+    def same(self) -> bool:
+        """The whole interval lies within ``±floor``: no change beyond float rounding."""
+        low, high = self.difference.ci_low, self.difference.ci_high
+        return low is not None and high is not None and -self.floor <= low <= high <= self.floor
 
     @property
     def verdict(self) -> str:
@@ -57,7 +71,9 @@ class OutputCheck:
             return "no pairs"
         if self.regressed:
             return "REGRESSION"
-        return "better" if self.improved else "ok"
+        if self.improved:
+            return "better"
+        return "same" if self.same else "ok"
 
 
 @dataclass
@@ -109,14 +125,18 @@ def check_runs(
     tolerances: Mapping[str, float] | None = None,
     alpha: float = 0.05,
     seed: int = 0,
+    floor: float = FLOAT_FLOOR,
 ) -> CheckReport:
     """Compare ``candidate`` with ``baseline``, each ``(label, config, outputs)``.
 
+    Differences within ``±floor`` count as float rounding (see the module's docstring).
     Raises :class:`NotComparable` when the suites differ, the candidate lacks an output of the
     baseline, an output's direction is unknown, or a tolerance names no compared output.
     """
     if not 0 < alpha < 1:
         raise ConfigError(f"--alpha must be between 0 and 1 (exclusive), got {alpha}")
+    if not floor >= 0:
+        raise ConfigError(f"--floor must be >= 0, got {floor}")
     (b_label, b_config, b_outputs), (c_label, c_config, c_outputs) = baseline, candidate
     if _suite_key(b_config) != _suite_key(c_config):
         b_name, b_fp, b_limit = _suite_key(b_config)
@@ -170,6 +190,7 @@ def check_runs(
                 ),
                 baseline_mean=_mean(b_outputs, name),
                 candidate_mean=_mean(c_outputs, name),
+                floor=floor,
             )
         )
     return report

@@ -7,9 +7,17 @@ from pathlib import Path
 
 import pytest
 
+from gensr_bench.cli import check as check_command
 from gensr_bench.cli import main
 from gensr_bench.errors import ConfigError
-from gensr_bench.regression import NOT_COMPARABLE, PASS, REGRESSION, NotComparable, check_runs
+from gensr_bench.regression import (
+    FLOAT_FLOOR,
+    NOT_COMPARABLE,
+    PASS,
+    REGRESSION,
+    NotComparable,
+    check_runs,
+)
 from gensr_bench.testing import scored_output
 
 TOY_PLUGINS = Path(__file__).parent / "fixtures" / "toy_plugins"
@@ -76,7 +84,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 def test_identical_runs_pass(runs: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = check(capsys, runs["base"], runs["again"])
     assert code == PASS
-    assert "PASS" in out and "REGRESSION" not in out
+    assert "PASS" in out and "REGRESSION" not in out and "same" in out
     assert "+0.0000 [+0.0000, +0.0000]" in out and f" {SIZE} " in out
 
 
@@ -174,3 +182,34 @@ def test_check_runs_refuses_what_it_cannot_judge() -> None:
         check_runs(base, base, {"wer": False}, alpha=1.5)
     with pytest.raises(ConfigError, match="must be >= 0"):
         check_runs(base, base, {"wer": False}, {"wer": -1.0})
+
+
+def test_float_rounding_is_the_same_not_a_regression() -> None:
+    # Another machine: every utterance 1.5e-8 lower. The paired interval excludes 0, so
+    # without a floor this is a significant regression, with any tolerance of 0.
+    values = [0.3 + 0.01 * i for i in range(30)]
+    base = _run("a", values)
+    rounded = _run("b", [v - 1.5e-8 for v in values])
+    strict = check_runs(base, rounded, {"wer": True}, floor=0.0)
+    assert strict.exit_code == REGRESSION and strict.checks[0].difference.ci_high < 0
+    report = check_runs(base, rounded, {"wer": True})
+    assert report.exit_code == PASS
+    assert report.checks[0].verdict == "same" and report.checks[0].floor == FLOAT_FLOOR
+    # Rounding upwards is no improvement either ...
+    up = check_runs(base, _run("c", [v + 1.5e-8 for v in values]), {"wer": True})
+    assert up.checks[0].verdict == "same" and not up.checks[0].improved
+    # ... while a change just beyond the floor still counts.
+    worse = check_runs(base, _run("d", [v - 3 * FLOAT_FLOOR for v in values]), {"wer": True})
+    assert worse.exit_code == REGRESSION
+    with pytest.raises(ConfigError, match="--floor must be >= 0"):
+        check_runs(base, base, {"wer": True}, floor=-1.0)
+
+
+def test_check_floor_option(runs: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    defaults = {p.name: p.default for p in check_command.params}
+    assert defaults["floor"] == FLOAT_FLOOR
+    # A floor above the whole gain-0.99 change (0.087 dB) hides it; the default does not.
+    code, out, _ = check(capsys, runs["base"], runs["quieter"], "--floor", "1")
+    assert code == PASS and "REGRESSION" not in out
+    code, _, err = check(capsys, runs["base"], runs["again"], "--floor", "-0.1")
+    assert code == NOT_COMPARABLE and "--floor must be >= 0" in err
