@@ -933,9 +933,22 @@ def align_command(
         bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
         bar.refresh()
 
+    reference_bar = tqdm(unit="pair", desc="reference terms", file=sys.stderr, delay=1.0)
+
+    def reference_progress(done: int, total: int) -> None:
+        reference_bar.total = total
+        reference_bar.n = done
+        reference_bar.refresh()
+
     try:
-        saved = trainer.train(resume=resume, max_minutes=max_minutes, progress=progress)
+        saved = trainer.train(
+            resume=resume,
+            max_minutes=max_minutes,
+            progress=progress,
+            reference_progress=reference_progress,
+        )
     finally:
+        reference_bar.close()
         bar.close()
     if not saved:
         raise GensrError(

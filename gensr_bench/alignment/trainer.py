@@ -317,8 +317,13 @@ class DPOTrainer:
         resume: bool = False,
         max_minutes: float | None = None,
         progress: Callable[[int, int, float], None] | None = None,
+        reference_progress: Callable[[int, int], None] | None = None,
     ) -> dict[str, Any]:
-        """Run to ``config.steps`` (or ``max_minutes``); returns the checkpoint's manifest."""
+        """Run to ``config.steps`` (or ``max_minutes``); returns the checkpoint's manifest.
+
+        ``progress(step, steps, loss)`` follows the training steps, ``reference_progress(done,
+        pairs)`` the one-time precomputation of the reference terms before them.
+        """
         cfg = self.config
         state_path = self.out_dir / STATE_FILE
         if state_path.exists() and not resume:
@@ -334,7 +339,7 @@ class DPOTrainer:
             self.step, self.elapsed = int(saved["step"]), float(saved["elapsed"])
             self.history = list(saved["history"])
         if self.dpo and cfg.precompute_reference and self._ref_terms is None:
-            self.precompute()
+            self.precompute(reference_progress)
         log = (self.out_dir / LOG_FILE).open("a")
         start = time.perf_counter() - self.elapsed
         sums: dict[str, float] = {}

@@ -125,6 +125,24 @@ def test_dpo_raises_the_winners_likelihood_relative_to_the_losers(
     assert last["eval_margin"] > 0
 
 
+def test_training_reports_the_reference_precomputation(
+    checkpoints: dict[str, Path], tmp_path: Path
+) -> None:
+    seen: list[tuple[int, int]] = []
+    trainer = DPOTrainer(
+        fresh("ar-small", checkpoints), examples(5), AlignConfig(steps=1, batch_size=2), tmp_path
+    )
+    trainer.train(reference_progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(2, 5), (4, 5), (5, 5)]
+    # Resumed by a new trainer, the saved terms are read back: nothing to compute or report.
+    seen.clear()
+    again = DPOTrainer(
+        fresh("ar-small", checkpoints), examples(5), AlignConfig(steps=2, batch_size=2), tmp_path
+    )
+    again.train(resume=True, reference_progress=lambda done, total: seen.append((done, total)))
+    assert seen == [] and again.step == 2
+
+
 def test_fm_dpo_lowers_the_winners_error_relative_to_the_losers(
     checkpoints: dict[str, Path], tmp_path: Path
 ) -> None:
