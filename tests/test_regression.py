@@ -186,7 +186,7 @@ def test_check_runs_refuses_what_it_cannot_judge() -> None:
 
 def test_float_rounding_is_the_same_not_a_regression() -> None:
     # Another machine: every utterance 1.5e-8 lower. The paired interval excludes 0, so
-    # without a floor this is a significant regression, with any tolerance of 0.
+    # without a floor this is a significant regression at the default tolerance of 0.
     values = [0.3 + 0.01 * i for i in range(30)]
     base = _run("a", values)
     rounded = _run("b", [v - 1.5e-8 for v in values])
