@@ -43,27 +43,28 @@ class OutputCheck:
     floor: float = FLOAT_FLOOR
 
     @property
-    def regressed(self) -> bool:
+    def _interval(self) -> tuple[float, float] | None:
         low, high = self.difference.ci_low, self.difference.ci_high
-        if low is None or high is None:
+        return None if low is None or high is None else (low, high)
+
+    @property
+    def regressed(self) -> bool:
+        if (ci := self._interval) is None:
             return False
         allowed = max(self.tolerance, self.floor)
-        if self.higher_is_better:
-            return high < -allowed
-        return low > allowed
+        return ci[1] < -allowed if self.higher_is_better else ci[0] > allowed
 
     @property
     def improved(self) -> bool:
-        low, high = self.difference.ci_low, self.difference.ci_high
-        if low is None or high is None:
+        if (ci := self._interval) is None:
             return False
-        return low > self.floor if self.higher_is_better else high < -self.floor
+        return ci[0] > self.floor if self.higher_is_better else ci[1] < -self.floor
 
     @property
     def same(self) -> bool:
         """The whole interval lies within ``±floor``: no change beyond float rounding."""
-        low, high = self.difference.ci_low, self.difference.ci_high
-        return low is not None and high is not None and -self.floor <= low <= high <= self.floor
+        ci = self._interval
+        return ci is not None and -self.floor <= ci[0] <= ci[1] <= self.floor
 
     @property
     def verdict(self) -> str:
