@@ -11,6 +11,13 @@ class GensrError(Exception):
     """Base class of every error gensr-bench raises on purpose."""
 
 
+def describe(exc: BaseException) -> str:
+    """An exception as a one-line reason: our own messages as written, others with their type."""
+    if isinstance(exc, GensrError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
 class PluginError(GensrError):
     """A plugin could not be loaded, is malformed, or clashes with another plugin."""
 

@@ -22,19 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from gensr_bench import audio as audio_ops
-from gensr_bench.errors import ConfigError, GensrError
+from gensr_bench.errors import ConfigError, GensrError, describe
 from gensr_bench.interfaces import Backend, Batch, Metric, RestorationModel, Suite
 from gensr_bench.records import Audio, Restoration, RunResult, ScoredOutput, Utterance
 from gensr_bench.store import ScoreCache
 
 #: (new scored output, cache entries computed for it)
 Processed = tuple[ScoredOutput, dict[str, dict[str, float]]]
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, GensrError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
 
 
 def _prefixed(name: str, message: str) -> str:
@@ -113,7 +107,7 @@ def score_each(
         return [_check_values(metric, values) for values in batch]
     except Exception as exc:
         if len(restorations) == 1:
-            return [_describe(exc)]
+            return [describe(exc)]
         return [_score_one(metric, r, u) for r, u in zip(restorations, utterances, strict=True)]
 
 
@@ -126,7 +120,7 @@ def _score_one(
             raise GensrError(f"returned {len(values)} results for 1 input")
         return _check_values(metric, values[0])
     except Exception as exc:
-        return _describe(exc)
+        return describe(exc)
 
 
 def _check_values(metric: Metric, values: Mapping[str, Any]) -> dict[str, float] | str:
@@ -179,7 +173,7 @@ class BatchProcessor:
                 component.setup()
                 self._ready.add(key)
             except Exception as exc:
-                self._setup_errors[key] = f"setup of {component.name!r} failed: {_describe(exc)}"
+                self._setup_errors[key] = f"setup of {component.name!r} failed: {describe(exc)}"
         return self._setup_errors.get(key)
 
     def process(self, batch: Sequence[tuple[int, Utterance]], seed: int) -> list[Processed]:
@@ -245,7 +239,7 @@ class BatchProcessor:
         for item, out in zip(ready, outputs, strict=True):
             item.timings["model_s"] = per_item
             if isinstance(out, BaseException):
-                item.fail(self.output_names, f"model {self.model.name!r} failed: {_describe(out)}")
+                item.fail(self.output_names, f"model {self.model.name!r} failed: {describe(out)}")
                 continue
             try:
                 valid = audio_ops.validate(

@@ -147,7 +147,9 @@ class LevelMetric(Metric):
 
     Option ``delay``: seconds to sleep per utterance, to make runs slow on purpose;
     ``setup_log``: a folder where each ``setup`` call appends its process id to ``setup.log``
-    (to count how often workers load the metric).
+    (to count how often workers load the metric); ``setup_error`` / ``score_error``: a message
+    that ``setup`` / ``score_batch`` fails with (a metric whose weights are missing, or one
+    that fails on every input).
     """
 
     name = "test-level"
@@ -161,6 +163,8 @@ class LevelMetric(Metric):
         if folder:
             with (Path(folder) / "setup.log").open("a") as handle:
                 handle.write(f"{os.getpid()}\n")
+        if self.options.get("setup_error"):
+            raise RuntimeError(self.options["setup_error"])
 
     def score_batch(
         self, restorations: Sequence[Restoration], utterances: Sequence[Utterance]
@@ -168,6 +172,8 @@ class LevelMetric(Metric):
         delay = float(self.options.get("delay", 0.0))
         if delay:
             time.sleep(delay * len(restorations))
+        if self.options.get("score_error"):
+            raise RuntimeError(self.options["score_error"])
         return [
             {"level_db": float(10 * np.log10(np.mean(r.audio.samples.astype(np.float64) ** 2)))}
             for r in restorations

@@ -42,7 +42,7 @@ from gensr_bench.cli import (
     make_backend,
     pass_state,
 )
-from gensr_bench.errors import ConfigError, GensrError, StoreError
+from gensr_bench.errors import ConfigError, GensrError, StoreError, describe
 from gensr_bench.hookspecs import hookimpl
 
 from .pairs import GROUND_TRUTH, MODEL_WINNER, SELECTIONS, WINNERS
@@ -542,6 +542,78 @@ def _alignable(reg: Any, model: Any, spec: str) -> None:
     )
 
 
+def _candidates_finished(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a finished candidate run (a resumed `align` samples nothing)."""
+    from gensr_bench.store import RunStore
+
+    store = RunStore(run_dir)
+    if not store.exists():
+        return False
+    try:
+        return bool(store.get_info("status") == "finished")
+    finally:
+        store.close()
+
+
+def _preflight_metrics(metrics: Sequence[type[Metric]], options: Mapping[str, Any]) -> None:
+    """Set each criterion metric up once before sampling, in a throw-away instance.
+
+    The runner records a metric that cannot load as ``None`` plus an error on every output
+    and goes on, which suits `run`; a criterion metric without scores ranks nothing, so
+    `align` stops here, before hours of sampling, instead of after them with no pairs.
+
+    Raises:
+        ConfigError: a metric's setup failed; names the metric and gives its own reason
+            (which says how to fix it, e.g. where its weights go).
+    """
+    for cls in metrics:
+        probe = cls(**options.get(cls.name, {}))
+        try:
+            probe.setup()
+        except Exception as exc:
+            raise ConfigError(
+                f"criterion metric {cls.name!r} cannot be set up, so no candidate could be "
+                f"ranked on its outputs ({', '.join(cls.outputs)}): {describe(exc)}. Nothing "
+                "was sampled; fix that, or leave its outputs out of --metrics, and rerun"
+            ) from exc
+
+
+def _missing_scores(run_dir: Path, outputs: Sequence[str]) -> str:
+    """Why candidates may not pair: per criterion output, how many lack a score and why.
+
+    ``""`` when every candidate has a score on every output (the cause is elsewhere).
+    """
+    from gensr_bench.store import RunStore
+
+    missing: dict[str, int] = {name: 0 for name in outputs}
+    first_error: dict[str, str] = {}
+    total = 0
+    store = RunStore(run_dir)
+    try:
+        for output in store.outputs():
+            total += 1
+            for name in outputs:
+                if output.scores.get(name) is None:
+                    missing[name] += 1
+                    error = output.errors.get(name)
+                    if error and name not in first_error:
+                        first_error[name] = error
+    finally:
+        store.close()
+    parts = [
+        f"{name}: {count} of {total}"
+        + (f" (e.g. {first_error[name]})" if name in first_error else "")
+        for name, count in missing.items()
+        if count
+    ]
+    if not parts:
+        return ""
+    return (
+        f"Candidates without a score on a criterion output never pair, and in {run_dir} "
+        f"these lack one: {'; '.join(parts)}. Fix that metric and align again into a new --out"
+    )
+
+
 def _check_out(out_dir: Path, model_spec: str, resume: bool) -> None:
     from .trainer import STATE_FILE
 
@@ -822,6 +894,8 @@ def align_command(
     cand_model, cand_suite = CandidateModel(model), CandidateSuite(suite_obj, n)
 
     # (a) candidates, through the runner (or those of a finished run, reused).
+    if candidates_dir is None and not _candidates_finished(own_candidates):
+        _preflight_metrics(criterion.metrics, per_metric)
     if candidates_dir is not None:
         cand_dir = Path(candidates_dir)
         metric_objs = _reused_candidates(
@@ -878,11 +952,13 @@ def align_command(
         examples = reference_examples(utterances, degraded, train_ids)
     eval_examples = alignment_examples(pairs, degraded, held_ids)
     if not examples:
+        advice = _missing_scores(cand_dir, criterion.outputs) or (
+            "Sample more candidates (--n), use more inputs (--limit), a smaller --min-margin "
+            "or fewer criterion outputs"
+        )
         raise ConfigError(
             f"nothing to train on: {len(pairs)} pairs over {len(utterances)} inputs, none in "
-            f"the {len(train_ids)} training inputs ({len(held_ids)} held out). Sample more "
-            "candidates (--n), use more inputs (--limit), a smaller --min-margin or fewer "
-            "criterion outputs"
+            f"the {len(train_ids)} training inputs ({len(held_ids)} held out). {advice}"
         )
     click.echo(
         f"training on {len(examples)} {'pairs' if objective == 'dpo' else 'targets'} of "

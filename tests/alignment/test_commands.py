@@ -275,6 +275,58 @@ def test_unknown_metric_outputs_and_align_options_are_named(
     assert not out.exists()
 
 
+def test_a_criterion_metric_that_cannot_load_stops_align_before_sampling(
+    checkpoints: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "no-weights"
+    reason = "weight file 'level.onnx' not found; put it in /somewhere"
+    result = invoke_cli(
+        align(
+            checkpoints["ar-small"],
+            out,
+            "--metric-option",
+            f"test-level.setup_error={reason}",
+            metrics="level_db,snr_db",
+        )
+    )
+    assert result.exit_code == 1
+    assert "criterion metric 'test-level' cannot be set up" in result.stderr
+    assert "(level_db)" in result.stderr and reason in result.stderr
+    assert "Nothing was sampled" in result.stderr
+    # Stopped before the candidate run began: no run store, no audio.
+    assert not (out / "candidates").exists()
+
+
+def test_no_pairs_because_scores_failed_names_the_output_and_its_error(
+    checkpoints: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "failed-scores"
+    result = invoke_cli(
+        align(
+            checkpoints["ar-small"],
+            out,
+            "--metric-option",
+            "test-level.score_error=level meter broke",
+            metrics="level_db,snr_db",
+        )
+    )
+    assert result.exit_code == 1
+    assert "nothing to train on: 0 pairs" in result.stderr
+    total = INPUTS * CANDIDATES
+    assert f"level_db: {total} of {total}" in result.stderr
+    assert "level meter broke" in result.stderr
+    assert "snr_db:" not in result.stderr  # scored on every candidate: not listed
+    assert "Sample more candidates" not in result.stderr
+    assert RunStore(out / "candidates").count() == total  # the candidates are kept
+
+    # Every score present, no pair for another reason: the advice is about the pairs.
+    strict = invoke_cli(align(checkpoints["ar-small"], tmp_path / "strict", "--min-margin", "1e9"))
+    assert strict.exit_code == 1
+    assert "nothing to train on: 0 pairs" in strict.stderr
+    assert "Sample more candidates (--n)" in strict.stderr
+    assert "never pair" not in strict.stderr
+
+
 def test_ground_truth_winner_makes_the_reference_the_chosen_output(
     sft_aligned: Path, tmp_path: Path
 ) -> None:
