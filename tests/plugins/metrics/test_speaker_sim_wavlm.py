@@ -89,7 +89,9 @@ def test_equals_the_model_card_procedure_on_the_in_memory_model(model_dir: Path)
         in_memory = wavlm_speaker_similarity(
             utt.degraded.samples, utt.reference.samples, model, extractor
         )
-        assert in_memory == pytest.approx(item["speaker_sim_wavlm"], abs=1e-12)
+        # Not bit for bit: the same weights loaded from the folder sit in other memory, and
+        # oneDNN's convolutions may then round differently (4e-9 apart with transformers 5.25).
+        assert in_memory == pytest.approx(item["speaker_sim_wavlm"], abs=1e-6)
 
 
 def test_identical_is_one_symmetric_and_different_is_less(metric: SpeakerSimWavlm) -> None:
