@@ -894,8 +894,6 @@ def align_command(
     cand_model, cand_suite = CandidateModel(model), CandidateSuite(suite_obj, n)
 
     # (a) candidates, through the runner (or those of a finished run, reused).
-    if candidates_dir is None and not _candidates_finished(own_candidates):
-        _preflight_metrics(criterion.metrics, per_metric)
     if candidates_dir is not None:
         cand_dir = Path(candidates_dir)
         metric_objs = _reused_candidates(
@@ -904,6 +902,8 @@ def align_command(
         click.echo(f"reusing the candidates in {cand_dir}")
     else:
         cand_dir = own_candidates
+        if not _candidates_finished(cand_dir):
+            _preflight_metrics(criterion.metrics, per_metric)
         options = RunOptions(
             seed=seed,
             workers=workers or os.cpu_count() or 1,
