@@ -12,6 +12,7 @@ import difflib
 import importlib.util
 import os
 import sys
+import types
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,9 +51,26 @@ def disabled_from_env() -> list[str]:
     return [n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()]
 
 
-def load_local_module(path: Path) -> object:
+def _local_package() -> types.ModuleType:
+    """The package that holds every local plugin module, created on first use.
+
+    Pickling a class looks its module up with ``__import__``, which imports the parent package
+    first; without a ``gensr_bench_local`` in ``sys.modules`` a local plugin's metric or model
+    could not be sent to worker processes. The package has no folder of its own (an empty
+    ``__path__``): its modules are only ever loaded by :func:`load_local_module`.
+    """
+    package = sys.modules.get(LOCAL_MODULE_PREFIX)
+    if package is None:
+        package = types.ModuleType(LOCAL_MODULE_PREFIX, "Local plugin files (--plugins-dir).")
+        package.__path__ = []
+        sys.modules[LOCAL_MODULE_PREFIX] = package
+    return package
+
+
+def load_local_module(path: Path) -> types.ModuleType:
     """Import one local plugin file under a stable module name (so worker processes can too)."""
     module_name = f"{LOCAL_MODULE_PREFIX}.{path.stem}"
+    package = _local_package()
     cached = sys.modules.get(module_name)
     # Reuse the module only when it came from this very file: another folder's file with the
     # same stem must not be answered with a stale module.
@@ -70,7 +88,35 @@ def load_local_module(path: Path) -> object:
         raise PluginError(
             f"local plugin {path} failed to import: {type(exc).__name__}: {exc}"
         ) from exc
+    setattr(package, path.stem, module)
     return module
+
+
+def import_local_module(module_name: str, dirs: Sequence[str | Path]) -> types.ModuleType:
+    """The local plugin module ``gensr_bench_local.<stem>``, loaded from ``<stem>.py`` in the
+    first of ``dirs`` that holds it unless this process has it already.
+
+    Worker processes call this while unpickling the run's model and metrics, so only the files
+    the run uses are imported there (a file blocked with GENSR_BENCH_DISABLE_PLUGINS never is).
+    """
+    loaded = sys.modules.get(module_name)
+    if loaded is not None:
+        return loaded
+    prefix, _, stem = module_name.partition(".")
+    if prefix != LOCAL_MODULE_PREFIX or not stem or "." in stem:
+        raise PluginError(
+            f"{module_name!r} is not a local plugin module ({LOCAL_MODULE_PREFIX}.<stem>)"
+        )
+    for directory in dirs:
+        path = Path(directory) / f"{stem}.py"
+        if path.is_file():
+            return load_local_module(path)
+    searched = ", ".join(str(d) for d in dirs) or "none"
+    raise PluginError(
+        f"a worker needs the local plugin {module_name!r} but no plugin folder holds {stem}.py "
+        f"(searched: {searched}); pass the folder the plugin was loaded from to the run "
+        f"(--plugins-dir, {PLUGINS_DIR_ENV} or RunOptions.plugin_dirs)"
+    )
 
 
 def _local_plugin_files(dirs: Iterable[Path]) -> list[Path]:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import hashlib
+import io
 import math
 import multiprocessing
 import os
 import pickle
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -359,9 +361,11 @@ _WORKER: BatchProcessor | None = None
 
 
 def init_worker(payload: bytes, plugin_dirs: Sequence[str], threads: int) -> BatchProcessor:
-    """Set a worker up: thread counts, local plugin files, then the unpickled processor.
+    """Set a worker up: thread counts, then the unpickled processor.
 
-    Shared by every backend whose workers are separate processes (``local``, ``ray``).
+    Local plugin files (``gensr_bench_local.<stem>``, from ``plugin_dirs``) that the model or
+    metrics come from are imported while the payload is unpickled. Shared by every backend
+    whose workers are separate processes (``local``, ``ray``).
     """
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
@@ -371,17 +375,72 @@ def init_worker(payload: bytes, plugin_dirs: Sequence[str], threads: int) -> Bat
         torch.set_num_threads(threads)
     except ImportError:  # pragma: no cover - torch is a dependency, but metrics need not use it
         pass
-
-    from gensr_bench.plugins import _local_plugin_files, load_local_module
-
-    for path in _local_plugin_files(Path(d) for d in plugin_dirs):
-        load_local_module(path)
-    processor: BatchProcessor = pickle.loads(payload)
+    processor: BatchProcessor = _PluginUnpickler(io.BytesIO(payload), plugin_dirs).load()
     return processor
 
 
-def _init_pool_worker(payload: bytes, plugin_dirs: Sequence[str], threads: int) -> None:
+class _PluginUnpickler(pickle.Unpickler):
+    """Unpickles a payload, importing the local plugin files its classes come from on demand."""
+
+    def __init__(self, file: io.BytesIO, plugin_dirs: Sequence[str]) -> None:
+        super().__init__(file)
+        self.plugin_dirs = list(plugin_dirs)
+
+    def find_class(self, module: str, name: str) -> Any:
+        from gensr_bench.plugins import LOCAL_MODULE_PREFIX, import_local_module
+
+        if module.startswith(f"{LOCAL_MODULE_PREFIX}."):
+            import_local_module(module, self.plugin_dirs)
+        return super().find_class(module, name)
+
+
+def worker_payload(
+    processor: BatchProcessor, plugin_dirs: Sequence[str]
+) -> tuple[bytes, list[str]]:
+    """The pickled processor and the absolute plugin folders for workers to set up from.
+
+    Folders are made absolute here because a worker need not start in the caller's directory.
+    """
+    try:
+        payload = pickle.dumps(processor)
+    except (pickle.PicklingError, AttributeError, TypeError) as exc:
+        raise GensrError(
+            f"the model and metrics cannot be sent to worker processes: {describe(exc)}; "
+            "define them at the top level of an importable module or a local plugin file, "
+            "or run with --workers 1"
+        ) from exc
+    return payload, [str(Path(d).resolve()) for d in plugin_dirs]
+
+
+#: Seconds between a worker's checks that the process that started it is still alive.
+PARENT_POLL_S = 0.5
+
+
+def watch_parent(parent_pid: int, interval: float = PARENT_POLL_S) -> threading.Thread:
+    """Exit this (worker) process as soon as ``parent_pid`` is no longer its parent.
+
+    A worker blocks on its task queue, whose pipe it also holds open for writing, so it never
+    sees the end of the queue when the caller is killed (``kill -9``, an out-of-memory kill):
+    without this it would live on, holding its model and metrics in memory. The dead parent's
+    children are re-parented (to init or a subreaper), which ``os.getppid`` shows on every
+    platform; ``os._exit`` because the interpreter's shutdown could block on the dead pool.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(interval)
+        os._exit(1)
+
+    thread = threading.Thread(target=watch, name="gensr-parent-watchdog", daemon=True)
+    thread.start()
+    return thread
+
+
+def _init_pool_worker(
+    payload: bytes, plugin_dirs: Sequence[str], threads: int, parent_pid: int
+) -> None:
     global _WORKER
+    watch_parent(parent_pid)  # first: loading the metrics can take long
     _WORKER = init_worker(payload, plugin_dirs, threads)
 
 
@@ -412,14 +471,14 @@ class LocalBackend(Backend):
             return
         if processor.cache is not None:
             processor.cache.prepare()  # workers then only read a database already in WAL mode
-        payload = pickle.dumps(processor)
+        payload, dirs = worker_payload(processor, plugin_dirs)
         threads = max(1, (os.cpu_count() or 1) // workers)
         context = multiprocessing.get_context("spawn")
         with cf.ProcessPoolExecutor(
             max_workers=workers,
             mp_context=context,
             initializer=_init_pool_worker,
-            initargs=(payload, list(plugin_dirs), threads),
+            initargs=(payload, dirs, threads, os.getpid()),
         ) as pool:
             yield from bounded(
                 lambda batch: pool.submit(_work, batch, seed), batches, 2 * workers, _wait_any

@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 import sys
 import types
+from collections.abc import Sequence
 from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from gensr_bench import plugins
@@ -24,7 +26,14 @@ from gensr_bench.plugins import (
     get_plugin_manager,
     plugin_infos,
 )
-from gensr_bench.testing import LevelMetric, write_plugin_file
+from gensr_bench.testing import (
+    LevelMetric,
+    Row,
+    invoke_cli,
+    readme_code_block,
+    run_rows,
+    write_plugin_file,
+)
 
 #: A plugin that registers LevelMetric and records every run it sees.
 RECORDING_PLUGIN = """
@@ -297,3 +306,115 @@ def test_a_disabled_entry_point_is_never_imported(monkeypatch: pytest.MonkeyPatc
 
     assert pm.get_plugin("fake.broken") is None
     assert pm.is_blocked("fake.broken")
+
+
+# --- local plugins in worker processes -----------------------------------------------------
+
+README = Path(__file__).parents[1] / "README.md"
+TOY_PLUGINS = Path(__file__).parent / "fixtures" / "toy_plugins"
+
+#: A local model plugin: a class only ``gensr_bench_local.<stem>`` defines.
+LOCAL_MODEL = """
+    import numpy as np
+    from gensr_bench import RestorationModel, hookimpl
+    from gensr_bench.records import Audio, Restoration
+
+    class HalfEcho(RestorationModel):
+        name, paradigm, sample_rate = "test-local-half-echo", "dsp", 16000
+
+        def restore(self, batch, seed):
+            return [
+                Restoration(u.id, Audio(u.degraded.samples * np.float32(0.5), 16000), self.name)
+                for u in batch
+            ]
+
+    @hookimpl
+    def gensr_register_models():
+        return [HalfEcho]
+"""
+
+
+def readme_metric(directory: Path) -> Path:
+    """The README's third-party metric, unchanged, as a local plugin file in ``directory``."""
+    source = readme_code_block(README, "# gensr_bench_loudness/__init__.py")
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "loudness.py"
+    path.write_text(source)
+    return path
+
+
+def toy_run(out: Path, workers: int, model: str, dirs: Sequence[Path] = ()) -> list[Row]:
+    """``gensr-bench run`` of ``model`` on 4 toy utterances with the README metric; its rows."""
+    args = [arg for d in dirs for arg in ("--plugins-dir", str(d))]
+    args += ["run", "--suite", "test-toy", "--suite-option", "size=4", "--model", model]
+    args += ["--metrics", "loudness-gap,test-level", "--no-cache", "--batch-size", "1"]
+    result = invoke_cli([*args, "--workers", str(workers), "--out", str(out)])
+    assert result.exit_code == 0, result.stdout + result.stderr
+    return run_rows(out)
+
+
+def assert_scored(rows: list[Row]) -> None:
+    assert [row[0] for row in rows] == [f"toy-{i:03d}" for i in range(4)]
+    for _, _, scores, errors, _ in rows:
+        assert errors == {}
+        assert isinstance(scores["loudness_gap_db"], float)
+        assert isinstance(scores["level_db"], float)
+
+
+def test_the_readme_metric_as_a_local_plugin_runs_on_two_workers(tmp_path: Path) -> None:
+    plugin = readme_metric(tmp_path / "plugins")
+    dirs = [TOY_PLUGINS, plugin.parent]
+
+    one = toy_run(tmp_path / "one", 1, "test-echo", dirs)
+    two = toy_run(tmp_path / "two", 2, "test-echo", dirs)
+
+    assert_scored(two)
+    assert two == one
+    assert len({row[2]["loudness_gap_db"] for row in two}) > 1  # a real score per utterance
+
+
+def test_a_local_model_plugin_runs_on_two_workers(tmp_path: Path) -> None:
+    readme_metric(tmp_path / "metric")
+    write_plugin_file(tmp_path / "model", LOCAL_MODEL)
+    # relative folders: workers need not start where the caller stands
+    dirs = [TOY_PLUGINS, Path(os.path.relpath(tmp_path / "metric")), tmp_path / "model"]
+
+    one = toy_run(tmp_path / "one", 1, "test-local-half-echo", dirs)
+    two = toy_run(tmp_path / "two", 2, "test-local-half-echo", dirs)
+    echo = toy_run(tmp_path / "echo", 1, "test-echo", dirs)
+
+    assert_scored(two)
+    assert two == one
+    halved = [row[2]["level_db"] for row in two]
+    assert halved == pytest.approx([row[2]["level_db"] - 20 * np.log10(2) for row in echo])
+
+
+def test_local_plugins_from_the_environment_run_on_two_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plugin = readme_metric(tmp_path / "metric")
+    model = write_plugin_file(tmp_path / "model", LOCAL_MODEL)
+    # a broken file the run does not use, blocked as the README says, stays unimported
+    broken = write_plugin_file(tmp_path / "metric", "raise RuntimeError('never imported')")
+    dirs = [TOY_PLUGINS, plugin.parent, model.parent]
+    monkeypatch.setenv(PLUGINS_DIR_ENV, os.pathsep.join(map(str, dirs)))
+    monkeypatch.setenv(DISABLE_ENV, f"local.{broken.stem}")
+
+    one = toy_run(tmp_path / "one", 1, "test-local-half-echo")
+    two = toy_run(tmp_path / "two", 2, "test-local-half-echo")
+
+    assert_scored(two)
+    assert two == one
+
+
+def test_a_worker_missing_a_local_plugin_says_which_folder_to_pass(tmp_path: Path) -> None:
+    module = plugins.load_local_module(write_plugin_file(tmp_path, LOCAL_MODEL))
+    name = module.__name__
+
+    with pytest.raises(PluginError) as info:
+        plugins.import_local_module(f"{name}_gone", [tmp_path])
+
+    assert f"{name.rpartition('.')[2]}_gone.py" in str(info.value)
+    assert str(tmp_path) in str(info.value)
+    assert "--plugins-dir" in str(info.value)
+    assert plugins.import_local_module(name, []) is module  # loaded already: no folder needed

@@ -21,14 +21,13 @@ written by the caller.
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from gensr_bench import Backend, hookimpl
 from gensr_bench.errors import ConfigError, GensrError
 from gensr_bench.interfaces import Batch
-from gensr_bench.runner import BatchProcessor, Processed, bounded, init_worker
+from gensr_bench.runner import BatchProcessor, Processed, bounded, init_worker, worker_payload
 
 
 class _Worker:
@@ -97,10 +96,11 @@ class RayBackend(Backend):
         if processor.cache is not None:
             processor.cache.prepare()
         try:
-            payload = ray.put(pickle.dumps(processor))
+            pickled, dirs = worker_payload(processor, plugin_dirs)
+            payload = ray.put(pickled)
             actor_cls = ray.remote(num_cpus=num_cpus)(_Worker)
             threads = max(1, int(num_cpus))
-            actors = [actor_cls.remote(payload, list(plugin_dirs), threads) for _ in range(workers)]
+            actors = [actor_cls.remote(payload, dirs, threads) for _ in range(workers)]
             idle = list(actors) * 2  # two batches in flight per actor
             owner: dict[Any, Any] = {}
 
