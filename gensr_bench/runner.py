@@ -23,6 +23,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from gensr_bench import audio as audio_ops
 from gensr_bench.errors import ConfigError, GensrError, describe
 from gensr_bench.interfaces import Backend, Batch, Metric, RestorationModel, Suite
@@ -132,10 +134,17 @@ def _check_values(metric: Metric, values: Mapping[str, Any]) -> dict[str, float]
     clean: dict[str, float] = {}
     for name in metric.outputs:
         value = values[name]
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            return f"returned a non-number for {name}: {value!r}"
+        # Only real numbers are scores: float() would turn "4.5" into 4.5 and True into 1.0.
+        # bool is an int subclass, and numpy's bool is refused alongside it.
+        if isinstance(value, bool | np.bool_) or not isinstance(
+            value, int | float | np.integer | np.floating
+        ):
+            return (
+                f"returned a value of type {type(value).__name__} for {name!r} ({value!r}); "
+                "a metric's values must be real numbers (Python or numpy int or float), "
+                "not bool, str or other types"
+            )
+        number = float(value)
         if not math.isfinite(number):
             return f"returned a non-finite value for {name}: {number}"
         clean[name] = number

@@ -575,3 +575,96 @@ def test_cli_shards_and_merge_with_saved_audio(tmp_path):
     missing = invoke_cli(["merge", str(tmp_path / "s0"), "--out", str(tmp_path / "m")])
     assert missing.exit_code == 1
     assert "shard(s) 1/2 missing" in missing.stdout + missing.stderr
+
+
+class _ReturnsValue(LevelMetric):
+    """Returns the value given as option ``value`` for every utterance (any type)."""
+
+    name = "test-returns"
+    accepted_options = ("value",)
+
+    def score_batch(self, restorations, utterances):
+        return [{"level_db": self.options["value"]} for _ in restorations]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["4.5", True, False, np.bool_(True), None, [1.0], np.array([2.0]), b"3"],
+    ids=["str", "true", "false", "numpy-bool", "none", "list", "array", "bytes"],
+)
+def test_a_value_that_is_not_a_real_number_is_an_error_naming_metric_and_type(value):
+    processor = BatchProcessor(EchoModel(), [_ReturnsValue(value=value)])
+    ((scored, cached),) = processor.process([(0, noisy_utterance("x", 1.0))], seed=0)
+    assert scored.scores["level_db"] is None
+    error = scored.errors["level_db"]
+    assert error.startswith("test-returns: ")
+    assert f"type {type(value).__name__} " in error
+    assert cached == {}  # a refused value is never cached
+
+
+@pytest.mark.parametrize(
+    "value", [3, 2.5, np.int64(3), np.int8(-2), np.float32(2.5), np.float64(-1.25)]
+)
+def test_python_and_numpy_ints_and_floats_are_scores(value):
+    processor = BatchProcessor(EchoModel(), [_ReturnsValue(value=value)])
+    ((scored, _),) = processor.process([(0, noisy_utterance("x", 1.0))], seed=0)
+    assert scored.errors == {}
+    assert scored.scores["level_db"] == float(value)
+    assert type(scored.scores["level_db"]) is float
+
+
+def _children(pid: int) -> set[int]:
+    """Processes whose parent is ``pid`` (read from /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # the process ended while the folder was read
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie has exited: this container's init may never reap it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="lists processes from /proc")
+def test_workers_exit_when_the_run_is_killed(tmp_path):
+    env = {**os.environ, "GENSR_BENCH_CACHE_DIR": str(tmp_path / "cache")}
+    args = ["run", "--model", "test-echo", "--suite", "test-toy", "--suite-option", "size=40"]
+    args += ["--metrics", "test-level", "--metric-option", "test-level.delay=0.5"]
+    args += ["--metric-option", f'test-level.setup_log="{tmp_path}"', "--workers", "2"]
+    args += ["--batch-size", "1", "--no-cache", "--out", str(tmp_path / "run")]
+    run = _cli(args, env)
+    survivors: set[int] = set()
+    try:
+        log = tmp_path / "setup.log"
+        deadline = time.monotonic() + 120
+        # both workers busy with their metric, so each holds its model and metrics
+        while time.monotonic() < deadline and run.poll() is None:
+            if log.exists() and len(log.read_text().split()) >= 2:
+                break
+            time.sleep(0.05)
+        workers = {int(pid) for pid in log.read_text().split()}
+        children = _children(run.pid)
+        assert len(workers) == 2 and workers <= children, (workers, children)
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+        # the workers and multiprocessing's resource tracker
+        survivors = children
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(map(_alive, survivors)):
+            time.sleep(0.1)
+        survivors = {pid for pid in children if _alive(pid)}
+        assert not survivors, f"processes of the killed run still alive 10 s later: {survivors}"
+    finally:
+        run.kill()
+        for pid in survivors:  # never leave orphans behind, even when the test fails
+            os.kill(pid, signal.SIGKILL)
