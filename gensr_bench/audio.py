@@ -1,18 +1,32 @@
-"""Audio reading, writing, resampling, mix-down and validation.
+"""Audio reading, writing, resampling, mix-down and validation, and which files are audio.
 
 Resampling uses soxr (VHQ) when installed, else scipy's polyphase filter. Every function names
-the file or the audio it complains about, and says how to fix it.
+the file or the audio it complains about, and says how to fix it. Suites that read folders
+use ``audio_suffixes`` and ``unread_files`` so that every file they skip is listed with why.
 """
 
 from __future__ import annotations
 
+import io
+import os
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from gensr_bench.errors import AudioDecodeError, AudioValidationError
+from gensr_bench.errors import (
+    AudioDecodeError,
+    AudioError,
+    AudioValidationError,
+    disk_full_as_error,
+)
 from gensr_bench.records import Audio, Utterance
+
+#: File suffixes read as audio, each with the libsndfile format that decodes it.
+AUDIO_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".mp3": "MP3"}
+#: The libsndfile release that first decodes MP3 (through mpg123).
+MP3_LIBSNDFILE = "1.1"
 
 #: The peak above which the runner rescales a restoration before scoring (see ``limit_peak``).
 PEAK_LIMIT = 1.0
@@ -43,8 +57,9 @@ def read_audio(path: str | Path, sample_rate: int | None = None) -> Audio:
     try:
         data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except (RuntimeError, soundfile.LibsndfileError, ValueError) as exc:
+        kinds = "/".join(AUDIO_FORMATS[suffix] for suffix in audio_suffixes())
         raise AudioDecodeError(
-            f"cannot decode {path} as audio ({exc}); expected a WAV/FLAC/OGG file readable by "
+            f"cannot decode {path} as audio ({exc}); expected a {kinds} file readable by "
             "libsndfile: convert it, e.g. with `ffmpeg -i IN -ar 16000 OUT.wav`"
         ) from exc
     audio = Audio(to_mono(data), int(rate))
@@ -52,13 +67,30 @@ def read_audio(path: str | Path, sample_rate: int | None = None) -> Audio:
 
 
 def write_audio(path: str | Path, audio: Audio, subtype: str = "FLOAT") -> None:
-    """Write ``audio`` to ``path`` (format from the suffix; float32 WAV by default)."""
+    """Write ``audio`` to ``path`` (format from the suffix; float32 WAV by default).
+
+    Raises DiskFullError naming the folder when the disk is full (no partial file is left).
+    """
     import soundfile
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fmt_subtype = subtype if path.suffix.lower() == ".wav" else None
-    soundfile.write(str(path), audio.samples, audio.sample_rate, subtype=fmt_subtype)
+    fmt = path.suffix[1:].upper()
+    if fmt not in soundfile.available_formats():
+        raise AudioError(
+            f"cannot write {path}: libsndfile writes no {path.suffix!r} files; use .wav or .flac"
+        )
+    fmt_subtype = subtype if fmt == "WAV" else None
+    # Encoded in memory, then written by Python: libsndfile reports a full disk only as
+    # "System error.", while Python's OSError carries ENOSPC (the bytes are the same).
+    encoded = io.BytesIO()
+    soundfile.write(encoded, audio.samples, audio.sample_rate, subtype=fmt_subtype, format=fmt)
+    with disk_full_as_error(path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.write_bytes(encoded.getvalue())
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
 
 
 def resample(audio: Audio, sample_rate: int) -> Audio:
@@ -155,3 +187,76 @@ def load_utterance(
     except AudioDecodeError as exc:
         return Utterance(uid, None, None, transcript, dict(meta or {}), error=str(exc))
     return Utterance(uid, degraded, reference, transcript, dict(meta or {}))
+
+
+def audio_suffixes() -> tuple[str, ...]:
+    """The suffixes of ``AUDIO_FORMATS`` the installed libsndfile decodes (MP3 needs 1.1+)."""
+    import soundfile
+
+    readable = soundfile.available_formats()
+    return tuple(suffix for suffix, fmt in AUDIO_FORMATS.items() if fmt in readable)
+
+
+def skip_reason(path: Path, suffixes: Collection[str]) -> str | None:
+    """Why a suite reading files with ``suffixes`` skips ``path``; None when it reads it.
+
+    Hidden files are skipped (e.g. macOS ``._name.wav`` resource forks, which are not audio).
+    """
+    suffix = path.suffix.lower()
+    if path.name.startswith("."):
+        return "hidden file"
+    if suffix in suffixes:
+        return None
+    if suffix in AUDIO_FORMATS and suffix not in audio_suffixes():
+        import soundfile
+
+        return (
+            f"{AUDIO_FORMATS[suffix]}, which the installed libsndfile "
+            f"{soundfile.__libsndfile_version__} cannot decode ({AUDIO_FORMATS[suffix]} needs "
+            f"libsndfile {MP3_LIBSNDFILE} or later)"
+        )
+    return f"not an audio file this suite reads ({', '.join(suffixes)})"
+
+
+def unread_files(
+    folders: Iterable[Path],
+    read: Collection[Path],
+    root: Path,
+    suffixes: Collection[str],
+    elsewhere: str = "audio outside the folders the suite's layout pairs",
+) -> list[tuple[str, str]]:
+    """Every file under ``folders`` that is not in ``read``, with why: ``(path, reason)``.
+
+    Paths are relative to ``root`` (POSIX). The reason is ``skip_reason``'s, else
+    ``elsewhere`` (an audio file the suite's layout does not cover). A hidden folder is listed
+    once, as ``name/``, unless a file in ``read`` lies inside it; so is a linked folder (not
+    followed, as ``Path.rglob`` does not follow it).
+    """
+    read_paths = {Path(p) for p in read}
+    read_parents = {parent for p in read_paths for parent in p.parents}
+    listed: dict[str, str] = {}
+
+    def name(path: Path) -> str:
+        return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+    for folder in folders:
+        for current, dirs, files in os.walk(folder):
+            here = Path(current)
+            for child in sorted(dirs):
+                if (here / child).is_symlink():
+                    # os.walk, like Path.rglob, does not descend into linked folders.
+                    listed[name(here / child) + "/"] = "link to a folder, not followed"
+                    dirs.remove(child)
+                elif child.startswith(".") and here / child not in read_parents:
+                    listed[name(here / child) + "/"] = "hidden folder"
+                    dirs.remove(child)
+            dirs.sort()
+            for file_name in sorted(files):
+                path = here / file_name
+                if path in read_paths:
+                    continue
+                if not path.is_file():
+                    listed[name(path)] = "not a regular file (a broken link?)"
+                else:
+                    listed[name(path)] = skip_reason(path, suffixes) or elsewhere
+    return sorted(listed.items())

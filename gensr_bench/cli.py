@@ -15,6 +15,9 @@ from gensr_bench.errors import ConfigError, GensrError, UnknownNameError
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+#: --seed of every command: refused at parse time outside numpy's legacy seed range (0 to
+#: 2**32 - 1, also what torch and default_rng accept), so no seed fails after hours of work.
+SEED = click.IntRange(min=0, max=2**32 - 1)
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -220,7 +223,7 @@ def make_backend(state: _State, name: str, pairs: Sequence[str]) -> Any:
 @click.option(
     "--out", type=click.Path(file_okay=False), default=None, help="Run folder [runs/MODEL--SUITE]."
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option(
     "--by", "by", default=None, help="Also break results down by this meta key, e.g. degradation."
 )
@@ -277,10 +280,20 @@ def run(
     from gensr_bench.plugins import plugin_dirs_from_env
     from gensr_bench.runner import RunOptions, parse_shard
 
+    if resume and overwrite:
+        raise click.UsageError(
+            "--resume and --overwrite contradict each other: --resume continues the run in "
+            "--out, --overwrite replaces it; pass one of them"
+        )
+    metric_names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else []
+    if metrics is not None and not metric_names:
+        raise click.BadParameter(
+            f"names no metric ({metrics!r}); pass comma-separated metric names (see "
+            "`gensr-bench ls metrics`), or leave --metrics out for every default metric",
+            param_hint="--metrics",
+        )
     reg = state.registries
-    metric_classes = reg.resolve_metrics(
-        [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
-    )
+    metric_classes = reg.resolve_metrics(metric_names or None)
     per_metric = _metric_options(metric_option)
     unknown = sorted(set(per_metric) - {m.name for m in metric_classes})
     if unknown:
@@ -385,7 +398,19 @@ def _run_one(
     click.echo(f"\n{model} on {suite}: {result.n_utterances} utterances ({out_dir})")
     click.echo(_table(_summary_rows(result.summaries), ["metric", "mean", "95% CI", "scored"]))
     _print_breakdown(out_dir, by)
+    _print_ignored("note: the suite ignored", suite_obj.ignored_files())
     _print_notes(out_dir)
+
+
+def _print_ignored(lead: str, ignored: Sequence[tuple[str, str]]) -> None:
+    """Every file a suite skipped, one a line, with why (``Suite.ignored_files``)."""
+    if ignored:
+        folders = sum(path.endswith("/") for path, _ in ignored)
+        what = f"{len(ignored) - folders} file(s)"
+        what += f" and {folders} folder(s)" if folders else ""
+        click.echo(f"{lead} {what} in its data folder:")
+        for path, why in ignored:
+            click.echo(f"    {path}: {why}")
 
 
 def _print_notes(out_dir: Path) -> None:
@@ -441,6 +466,25 @@ def _load_run(run_dir: Path) -> tuple[dict[str, Any], list[Any]]:
     try:
         config = store.get_info("config") or {}
         return config, list(store.outputs())
+    finally:
+        store.close()
+
+
+def _load_run_with_provenance(
+    run_dir: Path,
+) -> tuple[dict[str, Any], list[Any], dict[str, Any] | None]:
+    """:func:`_load_run` and the provenance the run (or entry) recorded; ``None`` if none."""
+    if run_dir.suffix == ".json":
+        from gensr_bench.leaderboard import load_entry_with_provenance
+
+        return load_entry_with_provenance(run_dir)
+    from gensr_bench.store import RunStore
+
+    store = RunStore(run_dir)
+    try:
+        config = store.get_info("config") or {}
+        provenance = store.get_info("provenance")
+        return config, list(store.outputs()), provenance if isinstance(provenance, dict) else None
     finally:
         store.close()
 
@@ -626,7 +670,13 @@ def merge(shard_dirs: tuple[str, ...], out: str, overwrite: bool, by: str | None
     "BLAS): reported as 'same', never as a regression or an improvement.",
 )
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text")
-@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Bootstrap seed.")
+@click.option(
+    "--allow-missing",
+    is_flag=True,
+    help="Do not fail when the candidate scored fewer utterances than the baseline on an "
+    "output (failed scores); warn, and compare the utterances both scored.",
+)
 @pass_state
 def check(
     state: _State,
@@ -637,15 +687,19 @@ def check(
     floor: float,
     fmt: str,
     seed: int,
+    allow_missing: bool,
 ) -> None:
     """Fail on a significant regression of CANDIDATE against BASELINE (paired, per utterance).
 
     Exit 0: no metric output is worse beyond its tolerance with significance (the whole
     ``1 - alpha`` paired-bootstrap interval of candidate - baseline lies past it). Exit 1: at
-    least one is; the table names it. Exit 2: the runs cannot be compared (different suites,
-    missing metric outputs, unreadable run) or the options are wrong. ``--format github`` adds
-    workflow annotations (``::error``) to the table. Either side may be a leaderboard entry
-    (a ``.json`` file written by ``leaderboard add``) instead of a run folder.
+    least one is, or the candidate scored fewer utterances than the baseline on an output
+    (its scores failed; ``--allow-missing`` makes that a warning); the output names them.
+    Exit 2: the runs cannot be compared (different suites, missing metric outputs, unreadable
+    run) or the options are wrong. ``--format github`` adds workflow annotations
+    (``::error``) to the table. Either side may be a leaderboard entry (a ``.json`` file
+    written by ``leaderboard add``) instead of a run folder. A note says when the two ran on
+    different CPUs (from their provenance), with the waveform tolerance the model declares.
     """
     from gensr_bench import regression as checking
 
@@ -655,10 +709,22 @@ def check(
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise ConfigError(f"--tolerance {key}={value!r}: the delta must be a number")
             tolerances[key] = float(value)
-        runs = [(label, *_load_run(Path(label))) for label in (baseline, candidate)]
+        loaded = [_load_run_with_provenance(Path(label)) for label in (baseline, candidate)]
+        runs = [
+            (label, config, outputs)
+            for label, (config, outputs, _) in zip((baseline, candidate), loaded, strict=True)
+        ]
         directions = {**_directions(runs[0][1], state), **_directions(runs[1][1], state)}
         report = checking.check_runs(
-            runs[0], runs[1], directions, tolerances, alpha=alpha, seed=seed, floor=floor
+            runs[0],
+            runs[1],
+            directions,
+            tolerances,
+            alpha=alpha,
+            seed=seed,
+            floor=floor,
+            allow_missing=allow_missing,
+            provenances=(loaded[0][2], loaded[1][2]),
         )
     except (GensrError, click.BadParameter) as exc:
         message = exc.format_message() if isinstance(exc, click.BadParameter) else str(exc)
@@ -671,10 +737,10 @@ def check(
     else:
         click.echo(f"candidate {candidate} vs baseline {baseline} (alpha {alpha}):")
         click.echo(_table(checking.table_rows(report), checking.TABLE_HEADERS))
-        if report.regressions:
-            names = ", ".join(c.output for c in report.regressions)
-            click.echo(f"FAIL: significant regression beyond tolerance on {names}")
-        else:
+        click.echo(f"note: {report.machines.note()}")
+        for line in checking.failure_lines(report):
+            click.echo(line)
+        if report.passed:
             click.echo("PASS: no significant regression beyond tolerance")
         if fmt == "github":
             for line in checking.github_annotations(report):
@@ -906,7 +972,7 @@ def list_components(state: _State, kind: str) -> None:
 @click.option("--suite", default=None, help="Training suite, e.g. synth-gsr-train.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Checkpoint folder.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Use N utterances.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue the training run in --out.")
 @click.option(
     "--max-minutes", type=click.FloatRange(min=0), default=None, help="Stop (and save) after M."
@@ -1008,7 +1074,8 @@ def suite_group() -> None:
 def suite_verify(
     state: _State, name: str, suite_option: tuple[str, ...], suite_config: str | None
 ) -> None:
-    """Check a suite's local data: counts, missing and unpaired files (exit 1 if incomplete)."""
+    """Check a suite's local data: counts, missing, unpaired and ignored files (exit 1 if
+    incomplete)."""
     from gensr_bench.errors import GensrError as _GensrError
 
     suite_cls = state.registries.suites.get(name)
@@ -1019,7 +1086,8 @@ def suite_verify(
             **_suite_config(suite_config, [name, part]),
             **_parse_options(suite_option, "--suite-option"),
         }
-        report = state.registries.suites.get(part)(**options).verify()
+        suite_obj = state.registries.suites.get(part)(**options)
+        report = suite_obj.verify()
         expected = "?" if report.expected is None else str(report.expected)
         status = "complete" if report.ok else "INCOMPLETE"
         click.echo(f"{part}: {report.found}/{expected} pairs found in {report.root} ({status})")
@@ -1029,6 +1097,7 @@ def suite_verify(
             click.echo(f"  unpaired: {item}")
         for item in report.notes:
             click.echo(f"  note: {item}")
+        _print_ignored("  ignored", suite_obj.ignored_files())
         incomplete += not report.ok
     if incomplete:
         raise _GensrError(f"{incomplete} suite(s) incomplete; see the list above")

@@ -6,6 +6,11 @@ messages and exit codes. Every message says what happened, what was expected and
 
 from __future__ import annotations
 
+import errno
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class GensrError(Exception):
     """Base class of every error gensr-bench raises on purpose."""
@@ -56,3 +61,56 @@ class MetricError(GensrError):
 
 class MissingReferenceError(GensrError):
     """A component needs the clean reference and the utterance has none."""
+
+
+#: What a disk-full message advises by default: a run's committed rows survive, so it continues.
+RESUME_HINT = "rerun the same command with --resume to continue where it stopped"
+
+#: ``errno`` values meaning "no room left": the device is full, or the user's quota is.
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+#: SQLite's result code for "database or disk is full" (``sqlite3.SQLITE_FULL``).
+_SQLITE_FULL = 13
+
+
+class DiskFullError(StoreError):
+    """A write failed because the disk (or the quota) holding ``folder`` is full.
+
+    Raised by the writers (run store, score cache, exports, saved audio) in place of the raw
+    ``OSError`` / ``sqlite3.OperationalError``; whatever was committed before stays intact, so
+    the message says how to continue once space is freed (``retry``).
+    """
+
+    def __init__(self, folder: str, detail: str, retry: str = RESUME_HINT) -> None:
+        # The parts are the exception's args, so it pickles back from a worker process as is.
+        super().__init__(folder, detail, retry)
+        self.folder, self.detail, self.retry = folder, detail, retry
+
+    def __str__(self) -> str:
+        return (
+            f"cannot write to {self.folder}: the disk is full ({self.detail}); what was saved "
+            f"before is intact: free some space there, then {self.retry}"
+        )
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is an operating-system or SQLite "no space left" failure."""
+    if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
+        return True
+    return getattr(exc, "sqlite_errorcode", None) == _SQLITE_FULL or (
+        type(exc).__module__ == "sqlite3" and "database or disk is full" in str(exc)
+    )
+
+
+@contextmanager
+def disk_full_as_error(folder: str | os.PathLike[str], retry: str = RESUME_HINT) -> Iterator[None]:
+    """Turn a "no space left" failure inside the block into :class:`DiskFullError` naming
+    ``folder``; every other exception passes unchanged."""
+    try:
+        yield
+    except DiskFullError:
+        raise
+    except Exception as exc:
+        if not is_disk_full(exc):
+            raise
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise DiskFullError(str(folder), detail, retry) from exc

@@ -38,18 +38,28 @@ class Component(ABC):
     version: ClassVar[str] = "1"
     #: Weight files the component needs (see gensr_bench.weights; listed by `weights list`).
     weight_files: ClassVar[tuple[WeightFile, ...]] = ()
-    #: Option names the component accepts; ``None`` accepts any (the class checks them itself).
-    accepted_options: ClassVar[tuple[str, ...] | None] = None
+    #: Option names the component accepts. The default, none, makes a component that forgets
+    #: to declare its options refuse them rather than ignore a misspelt one silently; ``None``
+    #: accepts any, for a class that refuses unknown options itself.
+    accepted_options: ClassVar[tuple[str, ...] | None] = ()
 
     def __init__(self, **options: Any) -> None:
         if self.accepted_options is not None:
             unknown = sorted(set(options) - set(self.accepted_options))
             if unknown:
+                import difflib
+
                 from gensr_bench.errors import ConfigError
 
+                hints = [
+                    close[0]
+                    for key in unknown
+                    if (close := difflib.get_close_matches(key, self.accepted_options, n=1))
+                ]
                 raise ConfigError(
                     f"{self.name!r} has no option {', '.join(unknown)}; "
                     f"available options: {', '.join(self.accepted_options) or '(none)'}"
+                    + (f" (did you mean {', '.join(hints)}?)" if hints else "")
                 )
         self.options: dict[str, Any] = dict(options)
 
@@ -281,6 +291,16 @@ class Suite(Component):
             if utt.error is not None:
                 broken.append(f"{utt.id}: {utt.error}")
         return VerifyReport(self.name, "", self.full_size(), found, missing=broken)
+
+    def ignored_files(self) -> list[tuple[str, str]]:
+        """Files in the suite's data folder that it does not read, each ``(path, why)``.
+
+        ``suite verify`` and ``run`` list them, so no file is skipped without a word. A suite
+        that reads a folder lists every file there it neither reads nor reports otherwise
+        (hidden files, other file types, ...); the default, for suites that read no folder,
+        is none.
+        """
+        return []
 
     def fingerprint(self) -> str:
         """A hash that changes whenever the suite's content could change."""

@@ -10,6 +10,10 @@ One data folder named ``dns`` holds the DNS-Challenge repository tree (branch
   with-reverb set the clean reference is itself reverberant, as published.
 * ``dns``: both synthetic subsets, reported separately by ``run``.
 * ``dns-real``: ``datasets/test_set/real_recordings/*.wav``, noisy recordings without reference.
+
+Only ``.wav`` files are read, hidden ones (``.name.wav``, e.g. macOS ``._`` forks) excepted;
+``ignored_files`` lists every other file in a suite's folder with why (``suite verify`` and
+``run`` print them).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from gensr_bench import Suite, hookimpl
-from gensr_bench.audio import load_utterance, resample
+from gensr_bench.audio import load_utterance, resample, unread_files
 from gensr_bench.data import (
     MissingDataError,
     VerifyReport,
@@ -51,6 +55,8 @@ _FILEID = re.compile(r"fileid_(\d+)$", re.IGNORECASE)
 _SNR = re.compile(r"(?:^|_)snr(-?\d+(?:\.\d+)?)(?=_|$)", re.IGNORECASE)
 _TL = re.compile(r"(?:^|_)tl(-?\d+(?:\.\d+)?)(?=_|$)", re.IGNORECASE)
 _CLNSP = re.compile(r"^clnsp\d+_?", re.IGNORECASE)
+#: The only audio the DNS layout holds.
+SUFFIXES = (".wav",)
 
 
 def _number(match: re.Match[str] | None) -> float | int | None:
@@ -95,9 +101,14 @@ def _fileid(path: Path) -> int | None:
 
 
 def _wavs(folder: Path) -> list[Path]:
+    """The ``.wav`` files directly in ``folder``, sorted; hidden files are skipped."""
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".wav")
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.suffix.lower() in SUFFIXES and not p.name.startswith(".")
+    )
 
 
 @dataclass
@@ -170,6 +181,15 @@ class _DNSSynthetic(_DNSBase):
     def _scan(self) -> tuple[Path, _Scan]:
         root = self.data_dir()
         return root, scan_pairs(root / self.folder)
+
+    def ignored_files(self) -> list[tuple[str, str]]:
+        """Files under the subset's folder other than the ``.wav`` files of ``clean/`` and
+        ``noisy/`` (which are paired or reported unpaired), relative to that folder."""
+        folder = self.data_dir() / self.folder
+        read = _wavs(folder / "clean") + _wavs(folder / "noisy")
+        return unread_files(
+            [folder], set(read), folder, SUFFIXES, elsewhere="not in clean/ or noisy/"
+        )
 
     def full_size(self) -> int:
         return len(self._scan()[1].pairs)
@@ -287,6 +307,14 @@ class DNS(_DNSBase):
             notes=[f"{r.suite}: {n}" for r in reports for n in r.notes],
         )
 
+    def ignored_files(self) -> list[tuple[str, str]]:
+        """Both subsets' ignored files, relative to the ``synthetic`` folder."""
+        return [
+            (f"{part.folder.name}/{path}", why)
+            for part in self._parts()
+            for path, why in part.ignored_files()
+        ]
+
     def fingerprint(self) -> str:
         payload = ":".join([self.name, self.version, *(p.fingerprint() for p in self._parts())])
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
@@ -316,6 +344,13 @@ class DNSReal(_DNSBase):
             }
             utt = load_utterance(f"{self.name}-{path.stem}", path, None, meta=meta)
             yield _at_rate(utt, self.sample_rate)
+
+    def ignored_files(self) -> list[tuple[str, str]]:
+        """Files in ``real_recordings`` other than its ``.wav`` files, relative to it."""
+        root, files = self._files()
+        folder = root / self.folder
+        elsewhere = "in a sub-folder (the recordings are read from real_recordings/ itself)"
+        return unread_files([folder], set(files), folder, SUFFIXES, elsewhere=elsewhere)
 
     def verify(self) -> VerifyReport:
         root, files = self._files()

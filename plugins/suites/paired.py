@@ -9,7 +9,8 @@
     the utterance's ``meta``. Paths are relative to the suite folder; an empty CSV cell or a
     JSON ``null`` means "absent".
 ``noisy/`` (+ ``clean/``)
-    Audio files (``.wav``, ``.flac``, ``.ogg``, sub-folders allowed) paired by relative path.
+    Audio files (``.wav``, ``.flac``, ``.ogg``, and ``.mp3`` where the installed libsndfile
+    decodes MP3, i.e. 1.1 or later; sub-folders allowed) paired by relative path.
     The utterance id is the path under ``noisy/`` without its suffix, ``/`` written ``-``.
     When ``clean/`` exists, a noisy file without its clean twin is reported missing by
     ``verify`` (and yielded without a reference); a clean file without a noisy twin is
@@ -18,7 +19,9 @@
 
 Audio keeps its native sample rate (the runner resamples per model and metric from each
 ``Audio``'s own rate); ``sample_rate`` is the rate the set is published at when known. An
-unreadable file does not stop a run: the utterance carries an ``error`` naming it.
+unreadable file does not stop a run: the utterance carries an ``error`` naming it. Hidden files
+and folders (names starting with ``.``, e.g. macOS ``._name.wav``) and files of other types are
+not read; ``ignored_files`` lists each with why (``suite verify`` and ``run`` print them).
 
 Registered suites:
 
@@ -45,7 +48,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from gensr_bench import Suite, hookimpl
-from gensr_bench.audio import load_utterance
+from gensr_bench.audio import audio_suffixes, load_utterance, unread_files
 from gensr_bench.data import (
     MissingDataError,
     VerifyReport,
@@ -56,7 +59,6 @@ from gensr_bench.data import (
 from gensr_bench.errors import ConfigError
 from gensr_bench.records import Utterance
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 METADATA_FILES = ("metadata.jsonl", "metadata.csv")
 _RESERVED = ("id", "noisy", "clean", "transcript")
 
@@ -94,13 +96,19 @@ def _rel(path: Path, root: Path) -> str:
 
 
 def audio_files(folder: Path) -> list[Path]:
-    """Audio files under ``folder`` (recursive), sorted; hidden files are skipped."""
+    """Audio files under ``folder`` (recursive), sorted; hidden files and folders are skipped.
+
+    Audio is a suffix in ``gensr_bench.audio.audio_suffixes()`` (MP3 where libsndfile reads it).
+    """
     if not folder.is_dir():
         return []
+    suffixes = audio_suffixes()
     return sorted(
         p
         for p in folder.rglob("*")
-        if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES and not p.name.startswith(".")
+        if p.is_file()
+        and p.suffix.lower() in suffixes
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     )
 
 
@@ -296,6 +304,11 @@ class PairedDirSuite(Suite):
     def pairs(self) -> list[Pair]:
         return self._scanned().pairs
 
+    def scan_folders(self, root: Path) -> tuple[Path, ...]:
+        """The folders whose every file the suite either reads or lists in ``ignored_files``
+        (default: the whole suite folder)."""
+        return (root,)
+
     # ------------------------------------------------------------------ the Suite interface
 
     def iter_utterances(self) -> Iterator[Utterance]:
@@ -316,6 +329,18 @@ class PairedDirSuite(Suite):
 
     def full_size(self) -> int:
         return len(self.pairs())
+
+    def ignored_files(self) -> list[tuple[str, str]]:
+        """Files under ``scan_folders`` that are neither in a pair, nor reported unpaired, nor
+        the metadata file: ``(path relative to the suite folder, why)``."""
+        root = self.root()
+        scan = self._scanned()
+        read = [*scan.extra_files, *scan.unpaired]
+        for pair in scan.pairs:
+            read += [pair.noisy] if pair.clean is None else [pair.noisy, pair.clean]
+        return unread_files(
+            self.scan_folders(root), {root / rel for rel in read}, root, audio_suffixes()
+        )
 
     def verify(self) -> VerifyReport:
         """Pairs whose files are missing and audio files no pair uses, by name (no decoding)."""
@@ -432,6 +457,8 @@ class VoiceFixerSuite(PairedDirSuite):
     published = VOICEFIXER_PUBLISHED
     stand_in = "synth-gsr"
     task: ClassVar[str] = ""
+    #: The top folder of the task in the VoiceFixer test sets (e.g. ``DECLI``).
+    task_folder: ClassVar[str] = ""
 
     def data_folder_names(self) -> tuple[str, ...]:
         return (self.name, "voicefixer")
@@ -449,12 +476,17 @@ class VoiceFixerSuite(PairedDirSuite):
     def _meta(self, **extra: Any) -> dict[str, Any]:
         return {"task": self.task, **extra}
 
+    def scan_folders(self, root: Path) -> tuple[Path, ...]:
+        # The task's own folder (e.g. DECLI/): the other tasks' folders belong to other suites.
+        return (root / self.task_folder,)
+
 
 class VoiceFixerGSR(VoiceFixerSuite):
     """VoiceFixer general speech restoration test set (ALL_GSR, 44.1 kHz, local copy)."""
 
     name = "voicefixer-gsr"
     task = "gsr"
+    task_folder = "ALL_GSR"
     degradation = "gsr"
 
     def scan(self, root: Path) -> Scan:
@@ -476,6 +508,7 @@ class VoiceFixerDeclip(VoiceFixerSuite):
 
     name = "voicefixer-declip"
     task = "declip"
+    task_folder = "DECLI"
     degradation = "clipping"
 
     def scan(self, root: Path) -> Scan:
@@ -507,6 +540,7 @@ class VoiceFixerDenoise(VoiceFixerSuite):
 
     name = "voicefixer-denoise"
     task = "denoise"
+    task_folder = "DENOISE"
     degradation = "noise"
 
     def scan(self, root: Path) -> Scan:
@@ -528,6 +562,7 @@ class VoiceFixerSR(VoiceFixerSuite):
 
     name = "voicefixer-sr"
     task = "sr"
+    task_folder = "SR"
     degradation = "bandwidth"
 
     def scan(self, root: Path) -> Scan:
@@ -559,6 +594,7 @@ class VoiceFixerDerev(VoiceFixerSuite):
 
     name = "voicefixer-derev"
     task = "derev"
+    task_folder = "DEREV"
     degradation = "reverb"
 
     def scan(self, root: Path) -> Scan:

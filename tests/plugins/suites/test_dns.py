@@ -367,3 +367,45 @@ def test_dns_real_runs_non_intrusive_metrics_and_says_so(
     assert code == 0
     assert "intrusive metrics (si-sdr) need a clean reference" in out
     assert "si_sdr ↑" in out and "0/" in out
+
+
+def test_files_besides_the_wavs_are_listed_with_why(tree: Path) -> None:
+    folder = tree / SYNTH / "no_reverb"
+    _write(folder / "clean" / "._clean_fileid_3.wav", np.zeros(800))
+    (folder / "noisy" / "list.txt").write_text("x")
+    _write(folder / "noisy" / "extra" / "clnsp1_a_snr5_tl-20_fileid_50.wav", np.zeros(800))
+    (folder / "noisy" / "clnsp1_a_snr5_tl-20_fileid_51.flac").write_bytes(b"fLaC")
+    suite = DNSNoReverb(root=str(tree))
+    assert suite.full_size() == 3  # the hidden fork is neither read nor a second fileid_3
+    assert suite.verify().unpaired == []
+    assert suite.ignored_files() == [
+        ("clean/._clean_fileid_3.wav", "hidden file"),
+        ("noisy/clnsp1_a_snr5_tl-20_fileid_51.flac", "not an audio file this suite reads (.wav)"),
+        ("noisy/extra/clnsp1_a_snr5_tl-20_fileid_50.wav", "not in clean/ or noisy/"),
+        ("noisy/list.txt", "not an audio file this suite reads (.wav)"),
+    ]
+    assert DNSWithReverb(root=str(tree)).ignored_files() == []
+    assert DNS(root=str(tree)).ignored_files()[0] == (
+        "no_reverb/clean/._clean_fileid_3.wav",
+        "hidden file",
+    )
+    real = tree / "datasets" / "test_set" / "real_recordings"
+    (real / "info.json").write_text("{}")
+    _write(real / "sub" / "more.wav", np.zeros(800))
+    listed = dict(DNSReal(root=str(tree)).ignored_files())
+    assert set(listed) == {"info.json", "sub/more.wav"}
+    assert "sub-folder" in listed["sub/more.wav"]
+
+
+def test_cli_suite_verify_lists_ignored_files(
+    tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gensr_bench.cli import main
+
+    (tree / SYNTH / "with_reverb" / "noisy" / "README").write_text("x")
+    assert main(["suite", "verify", "dns", "--suite-option", f"root={tree}"]) == 1  # 3 of 150
+    out = capsys.readouterr().out
+    with_reverb = out[out.index("dns-with-reverb:") :]
+    assert "ignored 1 file(s) in its data folder:" in with_reverb
+    assert "    noisy/README: not an audio file this suite reads (.wav)" in with_reverb
+    assert "ignored" not in out[: out.index("dns-with-reverb:")]

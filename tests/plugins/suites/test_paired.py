@@ -10,7 +10,13 @@ import soundfile
 
 from gensr_bench.data import DATA_ENV, MissingDataError
 from gensr_bench.errors import ConfigError
-from gensr_bench.testing import add_noise, check_suite_conformance, voiced_signal
+from gensr_bench.testing import (
+    add_noise,
+    check_suite_conformance,
+    invoke_cli,
+    run_rows,
+    voiced_signal,
+)
 from gensr_bench_plugins.suites import paired
 from gensr_bench_plugins.suites.paired import (
     CCMusicGSR,
@@ -314,3 +320,127 @@ def test_paired_reads_any_folder_given_as_root(tmp_path) -> None:
     utterances = check_suite_conformance(suite, limit=3)
     assert [u.id for u in utterances] == ["u0", "u1", "u2"]
     assert all(u.reference is not None for u in utterances)
+
+
+# ----------------------------------------------------------------------------- files not read
+
+needs_mp3 = pytest.mark.skipif(
+    "MP3" not in soundfile.available_formats(),
+    reason=f"the installed libsndfile {soundfile.__libsndfile_version__} cannot decode MP3 "
+    "(needs 1.1 or later)",
+)
+
+
+def write_mp3(path: Path, seed: int, noisy: bool = False) -> Path:
+    audio = voiced_signal(0.5, 16000, seed)
+    if noisy:
+        audio = add_noise(audio, 5.0, seed + 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(str(path), audio.samples, 16000, format="MP3")
+    return path
+
+
+def folder_of_twenty(root: Path) -> Path:
+    """18 WAV pairs, an MP3 pair, a hidden WAV, a text file and a hidden folder: 41 files."""
+    clean_noisy_tree(root, tuple(f"u{i:02d}" for i in range(18)))
+    write_mp3(root / "noisy" / "m.mp3", 40, noisy=True)
+    write_mp3(root / "clean" / "m.mp3", 40)
+    write_wav(root / "noisy" / ".hidden.wav", seed=41, noisy=True)
+    (root / "noisy" / "x.txt").write_text("notes")
+    (root / ".cache").mkdir()
+    (root / ".cache" / "y.wav").write_bytes(b"")
+    return root
+
+
+def without_mp3(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make soundfile report the formats of a libsndfile older than 1.1 (no MP3)."""
+    formats = {k: v for k, v in soundfile.available_formats().items() if k != "MP3"}
+    monkeypatch.setattr(soundfile, "available_formats", lambda: formats)
+
+
+@needs_mp3
+def test_mp3_pairs_are_read_and_every_other_file_is_listed_with_why(tmp_path: Path) -> None:
+    root = folder_of_twenty(tmp_path / "set")
+    suite = paired.PairedDirSuite(root=str(root))
+    utts = {u.id: u for u in suite}
+    assert len(utts) == 19
+    mp3 = utts["m"]
+    assert mp3.error is None and mp3.degraded is not None and mp3.reference is not None
+    assert mp3.meta["file"] == "noisy/m.mp3"
+    assert mp3.degraded.duration >= 0.5  # the decoder adds the encoder's padding, never less
+    report = suite.verify()
+    assert report.ok and report.found == report.expected == 19
+    assert suite.ignored_files() == [
+        (".cache/", "hidden folder"),
+        ("noisy/.hidden.wav", "hidden file"),
+        ("noisy/x.txt", "not an audio file this suite reads (.wav, .flac, .ogg, .mp3)"),
+    ]
+
+
+def test_mp3_is_listed_as_ignored_where_libsndfile_cannot_decode_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = clean_noisy_tree(tmp_path / "set")
+    (root / "noisy" / "m.mp3").write_bytes(b"ID3 not decoded here")
+    without_mp3(monkeypatch)
+    suite = LibriVoxGSR(root=str(root))
+    assert [u.id for u in suite] == ["a", "b", "c"]
+    ((path, why),) = suite.ignored_files()
+    assert path == "noisy/m.mp3"
+    assert "MP3" in why and soundfile.__libsndfile_version__ in why and "1.1" in why
+
+
+def test_metadata_layout_lists_files_it_names_nowhere(tmp_path: Path) -> None:
+    root = tmp_path / "set"
+    write_wav(root / "n1.wav", noisy=True)
+    write_wav(root / "c1.wav")
+    write_wav(root / "stray.wav")
+    (root / "README.md").write_text("my set")
+    (root / "metadata.jsonl").write_text('{"id": "u1", "noisy": "n1.wav", "clean": "c1.wav"}\n')
+    suite = LibriVoxGSR(root=str(root))
+    assert suite.verify().unpaired == ["stray.wav"]  # audio no pair uses: reported, not ignored
+    assert [path for path, _ in suite.ignored_files()] == ["README.md"]
+
+
+def test_a_linked_folder_is_listed_as_not_followed(tmp_path: Path) -> None:
+    root = clean_noisy_tree(tmp_path / "set")
+    write_wav(tmp_path / "elsewhere" / "d.wav", noisy=True)
+    (root / "noisy" / "more").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    suite = LibriVoxGSR(root=str(root))
+    assert suite.full_size() == 3
+    assert suite.ignored_files() == [("noisy/more/", "link to a folder, not followed")]
+
+
+def test_voicefixer_lists_what_its_task_folder_holds_besides_the_layout(tmp_path: Path) -> None:
+    root = voicefixer_tree(tmp_path / "vf")
+    assert VoiceFixerDeclip(root=str(root)).ignored_files() == []
+    write_wav(root / "DECLI" / "loose.wav", VF, 7, noisy=True)
+    (root / "DECLI" / "0.1" / "list.csv").write_text("x")
+    (root / "SR" / "notes.txt").write_text("other task")
+    assert VoiceFixerDeclip(root=str(root)).ignored_files() == [
+        ("DECLI/0.1/list.csv", "not an audio file this suite reads (.wav, .flac, .ogg, .mp3)"),
+        ("DECLI/loose.wav", "audio outside the folders the suite's layout pairs"),
+    ]
+    assert [p for p, _ in VoiceFixerSR(root=str(root)).ignored_files()] == ["SR/notes.txt"]
+
+
+@needs_mp3
+def test_cli_suite_verify_and_run_list_every_ignored_file(tmp_path: Path) -> None:
+    root = folder_of_twenty(tmp_path / "set")
+    verify = invoke_cli(["suite", "verify", "paired", "--suite-option", f"root={root}"])
+    assert verify.exit_code == 0, verify.stdout + verify.stderr
+    assert "paired: 19/19 pairs found" in verify.stdout
+    assert "ignored 2 file(s) and 1 folder(s) in its data folder:" in verify.stdout
+    lines = verify.stdout.splitlines()
+    assert "    .cache/: hidden folder" in lines
+    assert "    noisy/.hidden.wav: hidden file" in lines
+    assert any(line.startswith("    noisy/x.txt: not an audio file") for line in lines)
+
+    out = tmp_path / "run"
+    args = ["run", "--suite", "paired", "--suite-option", f"root={root}", "--model", "identity"]
+    run = invoke_cli([*args, "--metrics", "si-sdr", "--workers", "1", "--out", str(out)])
+    assert run.exit_code == 0, run.stdout + run.stderr
+    assert "note: the suite ignored 2 file(s) and 1 folder(s)" in run.stdout
+    assert "    noisy/.hidden.wav: hidden file" in run.stdout.splitlines()
+    scored = {row[0]: row[2] for row in run_rows(out)}
+    assert len(scored) == 19 and scored["m"]["si_sdr"] is not None
