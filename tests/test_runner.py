@@ -643,28 +643,29 @@ def test_workers_exit_when_the_run_is_killed(tmp_path):
     args += ["--metric-option", f'test-level.setup_log="{tmp_path}"', "--workers", "2"]
     args += ["--batch-size", "1", "--no-cache", "--out", str(tmp_path / "run")]
     run = _cli(args, env)
-    survivors: set[int] = set()
+    children: set[int] = set()
     try:
         log = tmp_path / "setup.log"
         deadline = time.monotonic() + 120
-        # both workers busy with their metric, so each holds its model and metrics
+        # until both workers are busy with their metric, so each holds its model and metrics
         while time.monotonic() < deadline and run.poll() is None:
+            children |= _children(run.pid)  # the workers and multiprocessing's resource tracker
             if log.exists() and len(log.read_text().split()) >= 2:
                 break
             time.sleep(0.05)
+        children |= _children(run.pid)
         workers = {int(pid) for pid in log.read_text().split()}
-        children = _children(run.pid)
         assert len(workers) == 2 and workers <= children, (workers, children)
         run.send_signal(signal.SIGKILL)
         run.wait()
-        # the workers and multiprocessing's resource tracker
-        survivors = children
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(map(_alive, survivors)):
+        while time.monotonic() < deadline and any(map(_alive, children)):
             time.sleep(0.1)
         survivors = {pid for pid in children if _alive(pid)}
         assert not survivors, f"processes of the killed run still alive 10 s later: {survivors}"
     finally:
         run.kill()
-        for pid in survivors:  # never leave orphans behind, even when the test fails
-            os.kill(pid, signal.SIGKILL)
+        run.wait()
+        for pid in children:  # never leave orphans behind, even when the test fails
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
