@@ -3,6 +3,8 @@
 #   ./install.sh          the tool and its built-in plugins
 #   ./install.sh --dev    plus the test and lint tools, and Debian's chromium + chromium-driver
 #                         for the leaderboard's browser test (apt, only when missing)
+#   GENSR_PACKAGE=dist/gensr_bench-*.whl ./install.sh
+#                         a built wheel instead of the editable checkout (scripts/wheel_smoke.sh)
 # resemblyzer (speaker similarity) is installed with --no-deps: its metadata asks for the
 # Python 2 `typing` backport and the source-only `webrtcvad`; what it really needs (torch,
 # librosa, webrtcvad-wheels) comes from our own dependencies.
@@ -17,7 +19,11 @@ fi
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 # torch is pinned to the CPU build; installing it first keeps pip from pulling CUDA packages.
 "$venv/bin/python" -m pip install --quiet "torch==2.13.0"
-"$venv/bin/python" -m pip install --quiet -e ".$extra"
+if [ -n "${GENSR_PACKAGE:-}" ]; then
+  "$venv/bin/python" -m pip install --quiet "${GENSR_PACKAGE}$extra"
+else
+  "$venv/bin/python" -m pip install --quiet -e ".$extra"
+fi
 "$venv/bin/python" -m pip install --quiet --no-deps "resemblyzer==0.1.4"
 # distillmos (and its xls-r-sqa) likewise: their metadata pulls a torchaudio build that cannot
 # load on the CPU torch; at run time they need only torch and numpy.
