@@ -303,7 +303,10 @@ def run(
     model_obj = _create_model(reg, model, _parse_options(model_option, "--model-option"))
     suite_options = _parse_options(suite_option, "--suite-option")
     suite_cls = reg.suites.get(suite)
-    metric_objs = [cls(**per_metric.get(cls.name, {})) for cls in metric_classes]
+    try:
+        metric_objs = [cls(**per_metric.get(cls.name, {})) for cls in metric_classes]
+    except ConfigError as exc:  # an unknown or invalid option: a usage error, before any work
+        raise click.BadParameter(str(exc), param_hint="--metric-option") from exc
     try:
         shard_spec = parse_shard(shard) if shard is not None else None
     except ConfigError as exc:

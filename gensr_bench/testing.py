@@ -105,6 +105,7 @@ class EchoModel(RestorationModel):
     name = "test-echo"
     paradigm = "dsp"
     sample_rate = 16000
+    accepted_options = ("gain",)
 
     def restore(self, batch: Sequence[Utterance], seed: int) -> list[Restoration]:
         gain = float(self.options.get("gain", 1.0))
@@ -128,6 +129,7 @@ class NoisyEchoModel(RestorationModel):
     name = "test-noisy-echo"
     paradigm = "dsp"
     sample_rate = 16000
+    accepted_options = ("noise", "ids")
 
     def restore(self, batch: Sequence[Utterance], seed: int) -> list[Restoration]:
         level = float(self.options.get("noise", 0.01))
@@ -159,6 +161,7 @@ class LevelMetric(Metric):
     requires_reference = False
     sample_rate = 16000
     outputs = ("level_db",)
+    accepted_options = ("delay", "setup_log", "setup_error", "score_error")
 
     def setup(self) -> None:
         folder = self.options.get("setup_log")
@@ -208,6 +211,7 @@ class ListSuite(Suite):
     """Test suite over utterances given in memory (``utterances=`` option)."""
 
     name = "test-list"
+    accepted_options = ("n",)  # recorded in the config, set from the utterances given
 
     def __init__(self, utterances: Sequence[Utterance] = (), limit: int | None = None) -> None:
         super().__init__(limit=limit, n=len(utterances))
@@ -234,6 +238,7 @@ class ToySuite(Suite):
     """Test suite of ``size`` (default 8) deterministic noisy voiced utterances of 1 s."""
 
     name = "test-toy"
+    accepted_options = ("size", "seconds")
 
     def __init__(self, limit: int | None = None, size: int = 8, seconds: float = 1.0) -> None:
         super().__init__(limit=limit, size=size, seconds=seconds)

@@ -374,6 +374,7 @@ class _ErrorRateMetric(Metric):
     uses_transcript = True
     sample_rate = SAMPLE_RATE
     default = False
+    accepted_options = ("reference_text",)
     #: "words" or "characters".
     unit: ClassVar[str]
 

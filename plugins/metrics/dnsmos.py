@@ -189,6 +189,8 @@ class Dnsmos(Metric):
     #: Below 1 s a 9.01-s window holds more than nine copies of the clip: the score then
     #: describes a loop more than the speech.
     min_duration = 1.0
+    #: ``threads``: onnxruntime intra-op threads per session (default 1).
+    accepted_options = ("threads",)
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)

@@ -97,13 +97,9 @@ class Lsd(PairwiseMetric):
     sample_rate = None
     outputs = ("lsd",)
     min_duration = 0.1
+    accepted_options = ("n_fft", "hop_length", "eps")
 
     def __init__(self, **options: Any) -> None:
-        unknown = set(options) - {"n_fft", "hop_length", "eps"}
-        if unknown:
-            raise ConfigError(
-                f"lsd got unknown option(s) {sorted(unknown)}; it accepts n_fft, hop_length, eps"
-            )
         super().__init__(**options)
         self.n_fft = int(options.get("n_fft", N_FFT))
         self.hop_length = int(options.get("hop_length", HOP_LENGTH))

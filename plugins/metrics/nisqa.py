@@ -445,6 +445,8 @@ class Nisqa(Metric):
     #: Off by default: its weights are non-commercial and downloaded on first use (or given
     #: with --weights-dir); ask for it with --metrics nisqa.
     default = False
+    #: ``threads``: torch threads while scoring (default 1).
+    accepted_options = ("threads",)
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)

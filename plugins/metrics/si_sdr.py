@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gensr_bench import Metric, hookimpl
-from gensr_bench.errors import AudioValidationError, ConfigError, MetricError
+from gensr_bench.errors import AudioValidationError, MetricError
 from gensr_bench.records import Utterance
 
 from ._util import PairwiseMetric, check_same_shape
@@ -73,13 +73,9 @@ class SiSdr(PairwiseMetric):
     sample_rate = None
     outputs = ("si_sdr",)
     min_duration = 0.0
+    accepted_options = ("zero_mean", "eps")
 
     def __init__(self, **options: Any) -> None:
-        unknown = set(options) - {"zero_mean", "eps"}
-        if unknown:
-            raise ConfigError(
-                f"si-sdr got unknown option(s) {sorted(unknown)}; it accepts zero_mean and eps"
-            )
         super().__init__(**options)
         self.zero_mean = bool(options.get("zero_mean", False))
         self.eps = float(options.get("eps", DEFAULT_EPS))

@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gensr_bench import Metric, hookimpl
-from gensr_bench.errors import AudioValidationError, ConfigError
+from gensr_bench.errors import AudioValidationError
 from gensr_bench.records import Restoration, Utterance
 
 from ._util import check_batch, require_signal, torch_threads
@@ -111,13 +111,9 @@ class SpeakerSimWavlm(Metric):
     min_duration = MIN_DURATION
     #: Not in a plain ``run``: its weights are not bundled and the hub is often unreachable.
     default = False
+    accepted_options = ("model", "revision")
 
     def __init__(self, **options: Any) -> None:
-        unknown = set(options) - {"model", "revision"}
-        if unknown:
-            raise ConfigError(
-                f"{NAME} got unknown option(s) {sorted(unknown)}; it accepts model, revision"
-            )
         super().__init__(**options)
         self.model_name = options.get("model", DEFAULT_MODEL)
         self.revision = options.get("revision")

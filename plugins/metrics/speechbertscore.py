@@ -425,14 +425,9 @@ class SpeechBertScore(Metric):
     min_duration = 0.1
     #: Not in a plain ``run``: its weights are not bundled and the hub is often unreachable.
     default = False
+    accepted_options = ("model", "layer", "revision")
 
     def __init__(self, **options: Any) -> None:
-        unknown = set(options) - {"model", "layer", "revision"}
-        if unknown:
-            raise ConfigError(
-                f"speechbertscore got unknown option(s) {sorted(unknown)}; it accepts model, "
-                "layer, revision"
-            )
         super().__init__(**options)
         self.model_name = options.get("model", DEFAULT_MODEL)
         self.revision = options.get("revision")

@@ -355,6 +355,10 @@ class Wiener(RestorationModel):
     paradigm = "dsp"
     sample_rate = 16000
 
+    #: Any: ``WienerSettings.from_options`` refuses unknown options itself, naming the
+    #: closest known one.
+    accepted_options = None
+
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.settings = WienerSettings.from_options(options)

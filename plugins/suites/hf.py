@@ -177,6 +177,8 @@ class HfSuite(Suite):
 
     dataset_id: ClassVar[str]
     split: ClassVar[str | None]
+    #: ``split`` (when the name gives none) and the column of each role.
+    accepted_options = ("split", "degraded", "reference", "transcript", "id")
 
     def __init__(self, limit: int | None = None, **options: Any) -> None:
         super().__init__(limit=limit, **options)

@@ -145,7 +145,7 @@ def test_hub_id_offline_says_how_to_provide_the_model(monkeypatch: pytest.Monkey
 
 
 def test_unknown_option_is_refused() -> None:
-    with pytest.raises(ConfigError, match="accepts model, revision"):
+    with pytest.raises(ConfigError, match="available options: model, revision"):
         SpeakerSimWavlm(layer=3)
 
 
