@@ -16,9 +16,8 @@ On a cluster every node needs gensr-bench and the run's plugins installed (or a 
 environment that provides them); local plugin files (``--plugins-dir``) are imported by each
 actor from the same absolute path, so those folders must be there on every node. Saved audio
 (``--save-audio``, candidate runs of ``align``) is sent back to the caller, which writes it, so
-workers need no shared file system. The score cache
-is read by a worker only where its path exists on that worker's machine; new values are always
-written by the caller.
+workers need no shared file system. The score cache is read by a worker only where its path
+exists on that worker's machine; new values are always written by the caller.
 """
 
 from __future__ import annotations
