@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
-
-#: NISQA's weights for the nisqa metric (never committed; see the README).
-NISQA_WEIGHTS = Path(__file__).resolve().parents[2] / "shared" / "weights" / "nisqa"
 
 
 def record_throughput(benchmark: Any, audio_seconds: float) -> None:

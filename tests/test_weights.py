@@ -9,7 +9,7 @@ import pytest
 
 from gensr_bench import weights
 from gensr_bench.cli import main
-from gensr_bench.testing import write_plugin_file
+from gensr_bench.testing import require_weights, shared_weights_dir, write_plugin_file
 from gensr_bench.weights import WeightFile, WeightsError
 
 
@@ -116,3 +116,72 @@ def test_weights_commands_list_fetch_verify(dirs, capsys):
     (tmp / "cache" / "weights" / "w.bin").write_bytes(b"tampered")
     assert main([*base, "verify"]) == 1
     assert "MISMATCH" in capsys.readouterr().out
+
+
+# -- gensr_bench.testing.require_weights: tests that need weights which cannot ship ------------
+
+
+@pytest.fixture()
+def checkout(dirs, monkeypatch):
+    """A fake checkout (``repo/pyproject.toml``, a test file) with ``shared/`` beside it."""
+    tmp, _ = dirs
+    monkeypatch.delenv("CI", raising=False)
+    test_file = tmp / "repo" / "tests" / "test_x.py"
+    test_file.parent.mkdir(parents=True)
+    (tmp / "repo" / "pyproject.toml").write_text("")
+    test_file.write_text("")
+    return test_file, tmp / "shared" / "weights" / "sub"
+
+
+def test_require_weights_skips_naming_the_variable_when_absent(checkout, dirs):
+    test_file, shared = checkout
+    with pytest.raises(pytest.skip.Exception) as info:
+        require_weights(_spec(dirs[1]), test_file, "sub")
+    reason = str(info.value)
+    assert "'w.bin'" in reason
+    assert "GENSR_BENCH_WEIGHTS_DIR" in reason
+    assert str(shared) in reason
+
+
+@pytest.mark.parametrize("value", ["true", "True", "1"])
+def test_require_weights_fails_under_ci_when_absent(checkout, dirs, monkeypatch, value):
+    test_file, _ = checkout
+    monkeypatch.setenv("CI", value)
+    with pytest.raises(pytest.fail.Exception, match=r"GENSR_BENCH_WEIGHTS_DIR.*CI=true"):
+        require_weights(_spec(dirs[1]), test_file, "sub")
+
+
+def test_require_weights_skips_when_ci_is_false(checkout, dirs, monkeypatch):
+    test_file, _ = checkout
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception):
+        require_weights(_spec(dirs[1]), test_file, "sub")
+
+
+def test_require_weights_finds_shared_beside_the_checkout(checkout, dirs):
+    test_file, shared = checkout
+    shared.mkdir(parents=True)
+    (shared / "w.bin").write_bytes(b"weights v1")
+    assert shared_weights_dir(test_file) == shared.parent
+    assert require_weights(_spec(dirs[1]), test_file, "sub") == shared / "w.bin"
+
+
+def test_require_weights_prefers_the_env_folder(checkout, dirs, monkeypatch):
+    test_file, shared = checkout
+    _, source = dirs
+    shared.mkdir(parents=True)
+    (shared / "w.bin").write_bytes(b"weights v1")
+    monkeypatch.setenv("GENSR_BENCH_WEIGHTS_DIR", str(source))
+    assert require_weights(_spec(source), test_file, "sub") == source / "w.bin"
+
+
+def test_require_weights_refuses_a_wrong_file(checkout, dirs):
+    test_file, shared = checkout
+    shared.mkdir(parents=True)
+    (shared / "w.bin").write_bytes(b"something else")
+    with pytest.raises(WeightsError, match="sha256"):
+        require_weights(_spec(dirs[1]), test_file, "sub")
+
+
+def test_shared_weights_dir_outside_a_checkout(tmp_path):
+    assert shared_weights_dir(tmp_path / "loose_test.py") is None
