@@ -27,6 +27,7 @@ import csv
 import datetime
 import functools
 import json
+import math
 import re
 import shutil
 import tempfile
@@ -53,6 +54,7 @@ __all__ = [
     "entry_from_run",
     "load_entries",
     "load_entry",
+    "load_entry_with_provenance",
     "load_reported",
     "validate_entry",
 ]
@@ -90,7 +92,8 @@ ENTRY_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "gensr-bench leaderboard result entry",
     "description": "One finished evaluation run: configuration, summaries, per-utterance "
-    "scores and provenance. Written by `gensr-bench leaderboard add`.",
+    "scores and provenance. Written by `gensr-bench leaderboard add`. Every number is "
+    "finite (no NaN or Infinity); a failed value is null.",
     "type": "object",
     "required": [
         "schema_version",
@@ -216,12 +219,35 @@ def _location(parts: Iterable[Any]) -> str:
     return text or "(top level)"
 
 
+def _non_finite(data: Any, path: tuple[Any, ...] = ()) -> Iterable[tuple[tuple[Any, ...], float]]:
+    """Every NaN or infinite float in ``data``, with its location."""
+    if isinstance(data, float) and not math.isfinite(data):
+        yield path, data
+    elif isinstance(data, Mapping):
+        for key, value in data.items():
+            yield from _non_finite(value, (*path, key))
+    elif isinstance(data, (list, tuple)):
+        for i, value in enumerate(data):
+            yield from _non_finite(value, (*path, i))
+
+
 def validate_entry(data: Any, source: str | Path = "entry") -> None:
     """Raise :class:`EntryError` naming ``source`` and the first problems when ``data`` is not
-    a valid entry: the schema, then consistency (summaries and scores name declared outputs,
-    utterances are unique, ``n_total`` counts them)."""
+    a valid entry: non-finite numbers, the schema, then consistency (summaries and scores name
+    declared outputs, utterances are unique, ``n_total`` counts them)."""
     import jsonschema
 
+    # Python's json reads NaN and Infinity, and JSON Schema's "number" accepts them; they
+    # are no results (a failed value is null), and the site would show "nan" and sort them.
+    bad = list(_non_finite(data))
+    if bad:
+        where = "; ".join(f"at {_location(path)}: {value}" for path, value in bad[:3])
+        more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
+        raise EntryError(
+            f"{source} is not a valid leaderboard entry: it holds non-finite numbers ({where}"
+            f"{more}); every number must be finite, and a failed value is null. Entries are "
+            "written by `gensr-bench leaderboard add RUN_DIR`."
+        )
     validator = jsonschema.Draft202012Validator(ENTRY_SCHEMA)
     errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
@@ -539,8 +565,16 @@ def load_entry(path: str | Path) -> tuple[dict[str, Any], list[ScoredOutput]]:
 
     Raises :class:`EntryError` for a missing, unreadable or invalid file.
     """
+    config, outputs, _ = load_entry_with_provenance(path)
+    return config, outputs
+
+
+def load_entry_with_provenance(
+    path: str | Path,
+) -> tuple[dict[str, Any], list[ScoredOutput], dict[str, Any]]:
+    """:func:`load_entry` and the run's provenance, as the run folder recorded it."""
     data = _read_entry_file(Path(path))
-    return _config_of(data), _outputs_of(data)
+    return _config_of(data), _outputs_of(data), dict(data["provenance"])
 
 
 @dataclass(frozen=True)

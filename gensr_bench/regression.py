@@ -11,11 +11,21 @@ Differences no larger than ``floor`` (default :data:`FLOAT_FLOOR`) are float rou
 change: the same model scored on another machine or with another BLAS differs by ~1e-8 on
 every utterance, which a paired bootstrap finds significant. Such an output is reported as
 ``same``, never as a regression or an improvement, whatever the tolerance.
+
+A candidate that scored fewer utterances than the baseline on an output (failed scores,
+``None``) fails too: the paired mean covers only the utterances both scored, so a model whose
+outputs broke (NaN audio, crashes) would otherwise pass on the few that survived, or on none.
+``allow_missing`` turns that failure into a warning.
+
+The report also compares the CPUs the two runs recorded in their provenance
+(``machine.cpu``): a generative model's outputs may differ between x86 CPUs, by up to the
+waveform tolerance its provenance declares (``components.model.waveform_tolerance``).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -41,6 +51,9 @@ class OutputCheck:
     baseline_mean: float | None
     candidate_mean: float | None
     floor: float = FLOAT_FLOOR
+    allow_missing: bool = False
+    #: One utterance the baseline scored and the candidate did not, with the candidate's reason.
+    missing_example: str | None = None
 
     @property
     def _interval(self) -> tuple[float, float] | None:
@@ -67,14 +80,184 @@ class OutputCheck:
         return ci is not None and -self.floor <= ci[0] <= ci[1] <= self.floor
 
     @property
+    def n_missing(self) -> int:
+        """Utterances the baseline scored on this output and the candidate did not."""
+        return self.difference.n_missing
+
+    @property
+    def incomplete(self) -> bool:
+        """The candidate failed an utterance the baseline scored, and that is not allowed."""
+        return self.n_missing > 0 and not self.allow_missing
+
+    @property
+    def missing_message(self) -> str:
+        d = self.difference
+        example = f" (e.g. {self.missing_example})" if self.missing_example else ""
+        return (
+            f"{self.output}: candidate scored {d.n_paired} of {d.n_baseline} utterances "
+            f"the baseline scored{example}"
+        )
+
+    @property
     def verdict(self) -> str:
         if self.difference.mean is None:
-            return "no pairs"
-        if self.regressed:
-            return "REGRESSION"
-        if self.improved:
-            return "better"
-        return "same" if self.same else "ok"
+            verdict = "no pairs"
+        elif self.regressed:
+            verdict = "REGRESSION"
+        elif self.improved:
+            verdict = "better"
+        else:
+            verdict = "same" if self.same else "ok"
+        if self.incomplete:
+            return "REGRESSION, MISSING" if self.regressed else "MISSING"
+        if self.n_missing:
+            return f"{verdict} ({self.n_missing} missing, allowed)"
+        return verdict
+
+
+@dataclass(frozen=True)
+class CpuInfo:
+    """The CPU a run recorded in its provenance (``machine.cpu``); ``None``: not recorded."""
+
+    model: str | None
+    flags: tuple[str, ...] | None
+
+    @property
+    def known(self) -> bool:
+        return self.model is not None or self.flags is not None
+
+    def describe(self) -> str:
+        return self.model if self.model is not None else "unknown CPU model"
+
+
+@dataclass(frozen=True)
+class MachineCheck:
+    """Whether baseline and candidate ran on the same CPU, and the model's declared
+    cross-CPU waveform tolerance (``None``: not declared)."""
+
+    baseline: CpuInfo
+    candidate: CpuInfo
+    baseline_tolerance: float | None
+    candidate_tolerance: float | None
+
+    @property
+    def same_cpu(self) -> bool | None:
+        """``None`` when either run recorded no CPU (runs made before CPU provenance)."""
+        b, c = self.baseline, self.candidate
+        if not (b.known and c.known):
+            return None
+        models_differ = b.model is not None and c.model is not None and b.model != c.model
+        flags_differ = b.flags is not None and c.flags is not None and set(b.flags) != set(c.flags)
+        return not (models_differ or flags_differ)
+
+    @property
+    def flags_only_baseline(self) -> list[str]:
+        b, c = self.baseline.flags, self.candidate.flags
+        return sorted(set(b) - set(c)) if b is not None and c is not None else []
+
+    @property
+    def flags_only_candidate(self) -> list[str]:
+        b, c = self.baseline.flags, self.candidate.flags
+        return sorted(set(c) - set(b)) if b is not None and c is not None else []
+
+    def tolerance_text(self) -> str:
+        def text(value: float | None) -> str:
+            return "not declared" if value is None else f"{value:g}"
+
+        if self.baseline_tolerance == self.candidate_tolerance:
+            return f"waveform tolerance the model declares: {text(self.candidate_tolerance)}"
+        return (
+            "waveform tolerance the models declare: baseline "
+            f"{text(self.baseline_tolerance)}, candidate {text(self.candidate_tolerance)}"
+        )
+
+    def note(self) -> str:
+        """One line for the text output."""
+        same = self.same_cpu
+        if same is None:
+            sides = (("baseline", self.baseline), ("candidate", self.candidate))
+            unknown = [side for side, cpu in sides if not cpu.known]
+            known = [f"; the {side} ran on {cpu.describe()}" for side, cpu in sides if cpu.known]
+            return (
+                f"CPU unknown for the {' and the '.join(unknown)} (no machine.cpu in the "
+                "provenance: runs made before gensr-bench recorded CPUs have none), so it "
+                "cannot be told whether both ran on the same CPU" + "".join(known)
+            )
+        if same:
+            return f"both runs on the same CPU: {self.candidate.describe()}"
+        flags = []
+        if self.flags_only_baseline:
+            flags.append(f"only the baseline's has {', '.join(self.flags_only_baseline)}")
+        if self.flags_only_candidate:
+            flags.append(f"only the candidate's has {', '.join(self.flags_only_candidate)}")
+        return (
+            f"baseline and candidate ran on different CPUs: baseline "
+            f"{self.baseline.describe()}, candidate {self.candidate.describe()}"
+            + (f" ({'; '.join(flags)})" if flags else "")
+            + f"; generated outputs may differ between CPUs; {self.tolerance_text()}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        def cpu(info: CpuInfo) -> dict[str, Any] | None:
+            if not info.known:
+                return None
+            return {"model": info.model, "flags": None if info.flags is None else list(info.flags)}
+
+        return {
+            "same_cpu": self.same_cpu,
+            "baseline_cpu": cpu(self.baseline),
+            "candidate_cpu": cpu(self.candidate),
+            "flags_only_baseline": self.flags_only_baseline,
+            "flags_only_candidate": self.flags_only_candidate,
+            "waveform_tolerance": {
+                "baseline": self.baseline_tolerance,
+                "candidate": self.candidate_tolerance,
+            },
+            "note": self.note(),
+        }
+
+
+def _get(mapping: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(mapping, Mapping):
+            return None
+        mapping = mapping.get(key)
+    return mapping
+
+
+def cpu_of(provenance: Mapping[str, Any] | None) -> CpuInfo:
+    """The CPU a run's provenance records, read defensively (an entry is an untrusted file;
+    runs made before CPU provenance have none)."""
+    model = _get(provenance, "machine", "cpu", "model")
+    flags = _get(provenance, "machine", "cpu", "flags")
+    return CpuInfo(
+        model=model if isinstance(model, str) and model else None,
+        flags=(
+            tuple(sorted(str(f) for f in flags))
+            if isinstance(flags, (list, tuple)) and all(isinstance(f, str) for f in flags)
+            else None
+        ),
+    )
+
+
+def waveform_tolerance_of(provenance: Mapping[str, Any] | None) -> float | None:
+    """The cross-CPU waveform tolerance the run's model declares, or ``None``."""
+    value = _get(provenance, "components", "model", "waveform_tolerance")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) and value >= 0 else None
+
+
+def compare_machines(
+    baseline: Mapping[str, Any] | None, candidate: Mapping[str, Any] | None
+) -> MachineCheck:
+    """Compare the CPUs two runs' provenances record (``None``: no provenance known)."""
+    return MachineCheck(
+        baseline=cpu_of(baseline),
+        candidate=cpu_of(candidate),
+        baseline_tolerance=waveform_tolerance_of(baseline),
+        candidate_tolerance=waveform_tolerance_of(candidate),
+    )
 
 
 @dataclass
@@ -83,14 +266,31 @@ class CheckReport:
     candidate: str
     alpha: float
     checks: list[OutputCheck] = field(default_factory=list)
+    allow_missing: bool = False
+    machines: MachineCheck = field(default_factory=lambda: compare_machines(None, None))
 
     @property
     def regressions(self) -> list[OutputCheck]:
         return [c for c in self.checks if c.regressed]
 
     @property
+    def missing(self) -> list[OutputCheck]:
+        """Outputs where the candidate scored fewer of the baseline's utterances (failed
+        scores), allowed or not."""
+        return [c for c in self.checks if c.n_missing]
+
+    @property
+    def incomplete(self) -> list[OutputCheck]:
+        """The missing outputs that fail the check (all of them unless ``allow_missing``)."""
+        return [c for c in self.checks if c.incomplete]
+
+    @property
+    def passed(self) -> bool:
+        return not (self.regressions or self.incomplete)
+
+    @property
     def exit_code(self) -> int:
-        return REGRESSION if self.regressions else PASS
+        return PASS if self.passed else REGRESSION
 
     def to_json(self) -> str:
         return json.dumps(
@@ -98,10 +298,26 @@ class CheckReport:
                 "baseline": self.baseline,
                 "candidate": self.candidate,
                 "alpha": self.alpha,
-                "passed": not self.regressions,
+                "passed": self.passed,
                 "regressions": [c.output for c in self.regressions],
+                "allow_missing": self.allow_missing,
+                "missing": [
+                    {
+                        "output": c.output,
+                        "n_baseline": c.difference.n_baseline,
+                        "n_candidate": c.difference.n_paired,
+                        "message": c.missing_message,
+                    }
+                    for c in self.missing
+                ],
+                "machines": self.machines.to_dict(),
                 "outputs": [
-                    {**asdict(c), "regressed": c.regressed, "verdict": c.verdict}
+                    {
+                        **asdict(c),
+                        "regressed": c.regressed,
+                        "n_missing": c.n_missing,
+                        "verdict": c.verdict,
+                    }
                     for c in self.checks
                 ],
             },
@@ -112,6 +328,23 @@ class CheckReport:
 def _suite_key(config: Mapping[str, Any]) -> tuple[Any, ...]:
     suite = config.get("suite") or {}
     return suite.get("name"), suite.get("fingerprint"), suite.get("limit")
+
+
+def _missing_example(
+    baseline: Sequence[ScoredOutput], candidate: Sequence[ScoredOutput], name: str
+) -> str | None:
+    """The first utterance the baseline scored on ``name`` and the candidate did not, with
+    the candidate's error for it."""
+    scored = {(o.utterance_id, o.index): o for o in candidate}
+    for o in baseline:
+        if o.scores.get(name) is None:
+            continue
+        other = scored.get((o.utterance_id, o.index))
+        if other is None:
+            return f"{o.utterance_id}: not in the candidate"
+        if other.scores.get(name) is None:
+            return f"{o.utterance_id}: {other.errors.get(name) or 'no score, no error recorded'}"
+    return None
 
 
 def _mean(outputs: Sequence[ScoredOutput], name: str) -> float | None:
@@ -127,10 +360,16 @@ def check_runs(
     alpha: float = 0.05,
     seed: int = 0,
     floor: float = FLOAT_FLOOR,
+    *,
+    allow_missing: bool = False,
+    provenances: tuple[Mapping[str, Any] | None, Mapping[str, Any] | None] = (None, None),
 ) -> CheckReport:
     """Compare ``candidate`` with ``baseline``, each ``(label, config, outputs)``.
 
-    Differences within ``±floor`` count as float rounding (see the module's docstring).
+    Differences within ``±floor`` count as float rounding (see the module's docstring). An
+    output the candidate scored on fewer of the baseline's utterances fails the check unless
+    ``allow_missing``. ``provenances`` (baseline's, candidate's; ``None`` where unknown) give
+    the report's CPU comparison.
     Raises :class:`NotComparable` when the suites differ, the candidate lacks an output of the
     baseline, an output's direction is unknown, or a tolerance names no compared output.
     """
@@ -138,6 +377,8 @@ def check_runs(
         raise ConfigError(f"--alpha must be between 0 and 1 (exclusive), got {alpha}")
     if not floor >= 0:
         raise ConfigError(f"--floor must be >= 0, got {floor}")
+    if seed < 0:
+        raise ConfigError(f"--seed must be >= 0 (a bootstrap seed), got {seed}")
     (b_label, b_config, b_outputs), (c_label, c_config, c_outputs) = baseline, candidate
     if _suite_key(b_config) != _suite_key(c_config):
         b_name, b_fp, b_limit = _suite_key(b_config)
@@ -176,22 +417,31 @@ def check_runs(
             f"--tolerance names output(s) {', '.join(stray)} that the runs do not have; "
             f"available: {', '.join(b_names)}"
         )
-    report = CheckReport(b_label, c_label, alpha)
+    report = CheckReport(
+        b_label,
+        c_label,
+        alpha,
+        allow_missing=allow_missing,
+        machines=compare_machines(*provenances),
+    )
     for name in b_names:
         tolerance = float(tolerances.get(name, 0.0))
         if tolerance < 0:
             raise ConfigError(f"--tolerance {name}={tolerance} must be >= 0")
+        difference = paired_difference(c_outputs, b_outputs, name, seed=seed, confidence=1 - alpha)
         report.checks.append(
             OutputCheck(
                 output=name,
                 higher_is_better=directions[name],
                 tolerance=tolerance,
-                difference=paired_difference(
-                    c_outputs, b_outputs, name, seed=seed, confidence=1 - alpha
-                ),
+                difference=difference,
                 baseline_mean=_mean(b_outputs, name),
                 candidate_mean=_mean(c_outputs, name),
                 floor=floor,
+                allow_missing=allow_missing,
+                missing_example=(
+                    _missing_example(b_outputs, c_outputs, name) if difference.n_missing else None
+                ),
             )
         )
     return report
@@ -214,7 +464,8 @@ def table_rows(report: CheckReport) -> list[list[str]]:
                 _num(c.baseline_mean),
                 _num(c.candidate_mean),
                 f"{_num(d.mean, True)} [{_num(d.ci_low, True)}, {_num(d.ci_high, True)}]",
-                str(d.n_paired),
+                # n paired, and of how many the baseline scored where the candidate failed some.
+                f"{d.n_paired}/{d.n_baseline}" if d.n_missing else str(d.n_paired),
                 _num(c.tolerance),
                 c.verdict,
             ]
@@ -230,26 +481,70 @@ def _escape_annotation(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
+def _title(text: str) -> str:
+    # A workflow command's property value: ':' and ',' end it, so they are escaped too.
+    return _escape_annotation(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def failure_lines(report: CheckReport) -> list[str]:
+    """What makes the check fail, or what ``allow_missing`` let pass, one line each."""
+    lines = []
+    if report.regressions:
+        names = ", ".join(c.output for c in report.regressions)
+        lines.append(f"FAIL: significant regression beyond tolerance on {names}")
+    for c in report.missing:
+        prefix = "FAIL: " if c.incomplete else "warning (--allow-missing): "
+        lines.append(prefix + c.missing_message)
+    if report.incomplete:
+        lines.append(
+            "the candidate failed scores the baseline has; see scores.jsonl for the errors, or "
+            "pass --allow-missing to compare only the utterances both scored"
+        )
+    return lines
+
+
 def github_annotations(report: CheckReport) -> list[str]:
-    """``::error`` for every regression, one ``::notice`` with the overall result."""
+    """``::error`` for every regression and every output the candidate scored on fewer
+    utterances (``::warning`` where allowed), a ``::warning`` when the runs' CPUs differ
+    (a ``::notice`` when unknown), and one ``::notice`` with the overall result."""
     lines = []
     for c in report.regressions:
         d = c.difference
         lines.append(
-            "::error title=gensr-bench check: "
-            + _escape_annotation(c.output).replace(":", "%3A").replace(",", "%2C")
-            + "::"
+            f"::error title=gensr-bench check: {_title(c.output)}::"
             + _escape_annotation(
                 f"{c.output} regressed: candidate - baseline = {_num(d.mean, True)} "
                 f"[{_num(d.ci_low, True)}, {_num(d.ci_high, True)}] at alpha {report.alpha} "
                 f"over {d.n_paired} utterances (tolerance {c.tolerance})"
             )
         )
+    for c in report.missing:
+        level = "error" if c.incomplete else "warning"
+        lines.append(
+            f"::{level} title=gensr-bench check: {_title(c.output)}::"
+            + _escape_annotation(
+                c.missing_message + ("" if c.incomplete else " (allowed by --allow-missing)")
+            )
+        )
+    same_cpu = report.machines.same_cpu
+    if not same_cpu:
+        level = "warning" if same_cpu is False else "notice"
+        lines.append(
+            f"::{level} title=gensr-bench check: CPU::" + _escape_annotation(report.machines.note())
+        )
+    problems = []
+    if report.regressions:
+        problems.append(
+            f"{len(report.regressions)} regression(s): "
+            + ", ".join(c.output for c in report.regressions)
+        )
+    if report.incomplete:
+        problems.append(
+            "fewer utterances scored than the baseline on "
+            + ", ".join(c.output for c in report.incomplete)
+        )
     verdict = (
-        f"{len(report.regressions)} regression(s): "
-        + ", ".join(c.output for c in report.regressions)
-        if report.regressions
-        else f"no regression on {len(report.checks)} metric outputs"
+        "; ".join(problems) if problems else f"no regression on {len(report.checks)} metric outputs"
     )
     lines.append(
         "::notice title=gensr-bench check::"

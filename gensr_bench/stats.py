@@ -35,13 +35,23 @@ def bootstrap_ci(
 
 @dataclass(frozen=True)
 class PairedDifference:
-    """Mean of ``candidate - baseline`` over the utterances both scored, with its CI."""
+    """Mean of ``candidate - baseline`` over the utterances both scored, with its CI.
+
+    ``n_baseline`` counts the utterances the baseline scored: ``n_baseline - n_paired`` of them
+    the candidate failed (or lacks), which the mean cannot show.
+    """
 
     output: str
     mean: float | None
     ci_low: float | None
     ci_high: float | None
     n_paired: int
+    n_baseline: int = 0
+
+    @property
+    def n_missing(self) -> int:
+        """Utterances the baseline scored and the candidate did not."""
+        return self.n_baseline - self.n_paired
 
     @property
     def significant(self) -> bool:
@@ -77,9 +87,9 @@ def paired_difference(
         if (v := o.scores.get(output)) is not None and (key := (o.utterance_id, o.index)) in base
     ]
     if not diffs:
-        return PairedDifference(output, None, None, None, 0)
+        return PairedDifference(output, None, None, None, 0, len(base))
     low, high = bootstrap_ci(diffs, confidence=confidence, seed=seed)
-    return PairedDifference(output, float(np.mean(diffs)), low, high, len(diffs))
+    return PairedDifference(output, float(np.mean(diffs)), low, high, len(diffs), len(base))
 
 
 def summarise(

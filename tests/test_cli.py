@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import click
 import numpy as np
 import pytest
 import soundfile
@@ -292,3 +293,75 @@ def test_a_plugin_can_add_a_command(tmp_path, capsys):
     )
     assert main(["--plugins-dir", str(plugins), "hello", "world"]) == 0
     assert capsys.readouterr().out == "hello world\n"
+
+
+def _toy_run_args(out: Path, *extra: str) -> list[str]:
+    return [
+        "--plugins-dir",
+        str(TOY_PLUGINS),
+        "run",
+        "--model",
+        "test-echo",
+        "--suite",
+        "test-toy",
+        "--metrics",
+        "test-level",
+        "--workers",
+        "1",
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
+@pytest.mark.parametrize("seed", ["-5", str(2**32)])
+def test_run_refuses_an_out_of_range_seed_before_any_work(tmp_path, capsys, cache_env, seed):
+    # Issue 19 point 6: --seed -5 scored every utterance, then crashed in the bootstrap and
+    # left a run folder that refused a rerun.
+    out = tmp_path / "r"
+    assert main(_toy_run_args(out, "--seed", seed)) == 2
+    err = capsys.readouterr().err
+    assert "--seed" in err and seed in err and "Traceback" not in err
+    assert not out.exists()
+    assert main(_toy_run_args(out, "--seed", "5")) == 0
+
+
+def test_every_seed_option_refuses_a_negative_seed():
+    from gensr_bench.cli import SEED, _State, cli
+
+    # Plugin commands (align, pairs ...) register themselves when main starts.
+    _State(()).pm.hook.gensr_register_commands(cli=cli)
+
+    def commands(group, path=()):
+        for name, command in group.commands.items():
+            yield (*path, name), command
+            if isinstance(command, click.Group):
+                yield from commands(command, (*path, name))
+
+    seeded = {
+        path: param
+        for path, command in commands(cli)
+        for param in command.params
+        if "--seed" in param.opts
+    }
+    expected = {("run",), ("check",), ("train",), ("align",), ("pairs", "build")}
+    assert expected <= set(seeded)
+    for path, param in seeded.items():
+        assert param.type is SEED, f"{' '.join(path)} --seed accepts {param.type}"
+        with pytest.raises(click.BadParameter):
+            param.type.convert(-5, param, None)
+
+
+def test_run_refuses_empty_metrics_and_resume_with_overwrite(tmp_path, capsys, cache_env):
+    out = tmp_path / "r"
+    args = _toy_run_args(out)
+    for empty in ("", " , "):
+        metrics_at = args.index("--metrics") + 1
+        assert main([*args[:metrics_at], empty, *args[metrics_at + 1 :]]) == 2
+        err = capsys.readouterr().err
+        assert "--metrics" in err and "names no metric" in err
+        assert not out.exists()
+    assert main([*args, "--resume", "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert "--resume and --overwrite contradict each other" in err
+    assert not out.exists()

@@ -226,6 +226,82 @@ def test_check_accepts_a_leaderboard_entry_as_baseline(
     assert cli("check", "--baseline", entry, "--candidate", str(small)) == NOT_COMPARABLE
 
 
+@pytest.mark.parametrize(
+    ("where", "value", "field"),
+    [
+        (("summary", "level_db", "mean"), float("nan"), "summary.level_db.mean: nan"),
+        (("summary", "snr_db", "ci_high"), float("inf"), "summary.snr_db.ci_high: inf"),
+        (("utterances", 3, "scores", "level_db"), -float("inf"), r"utterances\[3\]\.scores"),
+        (("provenance", "machine", "cpu_count"), float("nan"), "provenance.machine.cpu_count"),
+    ],
+)
+def test_non_finite_numbers_are_refused_naming_the_file_and_field(
+    results: Path, tmp_path: Path, where: tuple[Any, ...], value: float, field: str
+) -> None:
+    bad = entry_dict(results / "test-echo--test-toy.json")
+    parent = bad
+    for key in where[:-1]:
+        parent = parent[key]
+    parent[where[-1]] = value
+    path = tmp_path / "results" / "test-echo--test-toy--bad.json"
+    path.parent.mkdir()
+    # Python's json writes and reads NaN and Infinity; the entry must still be refused.
+    path.write_text(json.dumps(bad))
+    pattern = re.escape(str(path)) + r" is not a valid leaderboard entry: .*non-finite.*" + field
+    with pytest.raises(EntryError, match=pattern):
+        load_entry(path)
+    with pytest.raises(EntryError, match=pattern):
+        load_entries(path.parent)
+    with pytest.raises(EntryError, match="non-finite"):
+        validate_entry(bad, "x.json")
+    # The site is not built from it, and `check` does not compare against it.
+    out = tmp_path / "site"
+    assert cli("leaderboard", "build", "--out", str(out), "--results", str(path.parent)) == 1
+    assert not out.exists()
+    good = results / "test-echo--test-toy.json"
+    assert cli("check", "--baseline", str(path), "--candidate", str(good)) == NOT_COMPARABLE
+
+
+def test_check_against_an_entry_names_the_cpus_it_was_made_on(
+    runs: dict[str, Path], results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    entry = entry_dict(results / "test-echo--test-toy.json")
+    entry["provenance"]["machine"]["cpu"] = {
+        "model": "Intel(R) Xeon(R) Gold 6338",
+        "flags": ["avx2", "avx512f", "fma"],
+        "torch_capability": "AVX512",
+    }
+    entry["provenance"]["components"]["model"]["waveform_tolerance"] = 5e-4
+    xeon = tmp_path / "xeon.json"
+    xeon.write_text(json.dumps(entry))
+    capsys.readouterr()
+    assert cli("check", "--baseline", str(xeon), "--candidate", str(xeon)) == PASS
+    assert "note: both runs on the same CPU: Intel(R) Xeon(R) Gold 6338" in capsys.readouterr().out
+    epyc = copy.deepcopy(entry)
+    epyc["provenance"]["machine"]["cpu"] = {"model": "AMD EPYC 7763", "flags": ["avx2", "fma"]}
+    other = tmp_path / "epyc.json"
+    other.write_text(json.dumps(epyc))
+    assert cli("check", "--baseline", str(xeon), "--candidate", str(other)) == PASS
+    out = capsys.readouterr().out
+    assert "different CPUs: baseline Intel(R) Xeon(R) Gold 6338, candidate AMD EPYC 7763" in out
+    assert "only the baseline's has avx512f" in out
+    assert "waveform tolerance the model declares: 0.0005" in out
+    # An entry made before CPUs were recorded, against a run folder: unknown, no crash.
+    old = copy.deepcopy(entry)
+    del old["provenance"]["machine"]["cpu"]
+    del old["provenance"]["components"]["model"]["waveform_tolerance"]
+    before = tmp_path / "old.json"
+    before.write_text(json.dumps(old))
+    assert (
+        cli("check", "--baseline", str(before), "--candidate", str(other), "--format", "json")
+        == PASS
+    )
+    machines = json.loads(capsys.readouterr().out)["machines"]
+    assert machines["same_cpu"] is None and machines["baseline_cpu"] is None
+    assert machines["candidate_cpu"]["model"] == "AMD EPYC 7763"
+    assert machines["waveform_tolerance"] == {"baseline": None, "candidate": 5e-4}
+
+
 # -- reported figures -------------------------------------------------------------------------
 def test_reported_figures_load_with_their_citation() -> None:
     tables = load_reported(REPORTED)

@@ -17,6 +17,7 @@ from gensr_bench.regression import (
     REGRESSION,
     NotComparable,
     check_runs,
+    compare_machines,
 )
 from gensr_bench.testing import scored_output
 
@@ -213,3 +214,187 @@ def test_check_floor_option(runs: dict[str, str], capsys: pytest.CaptureFixture[
     assert code == PASS and "REGRESSION" not in out
     code, _, err = check(capsys, runs["base"], runs["again"], "--floor", "-0.1")
     assert code == NOT_COMPARABLE and "--floor must be >= 0" in err
+
+
+# -- failed scores (issue 19, point 1) --------------------------------------------------------
+@pytest.fixture(scope="module")
+def failed_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A baseline, a candidate whose every output is NaN (every score fails) and one whose
+    outputs are NaN on half of the utterances."""
+    root = tmp_path_factory.mktemp("failed")
+    half = [f"toy-{i:03d}" for i in range(0, SIZE, 2)]
+    return {
+        "base": toy_run(root / "base"),
+        "all-nan": toy_run(root / "all-nan", gain=float("nan")),
+        "half-nan": toy_run(root / "half-nan", "test-noisy-echo", noise=float("nan"), ids=half),
+    }
+
+
+def test_a_candidate_whose_scores_all_failed_fails(
+    failed_runs: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = check(capsys, failed_runs["base"], failed_runs["all-nan"])
+    assert code == REGRESSION and "PASS" not in out
+    for name in ("level_db", "snr_db"):
+        row = next(line for line in out.splitlines() if line.startswith(name))
+        assert f" 0/{SIZE} " in row and row.endswith("MISSING")
+        assert f"FAIL: {name}: candidate scored 0 of {SIZE} utterances the baseline scored" in out
+    # The candidate's own reason for the first failure is shown.
+    assert "e.g. toy-000: output of model 'test-echo' for 'toy-000' contains" in out
+    code, out, _ = check(capsys, failed_runs["base"], failed_runs["all-nan"], "--format", "json")
+    data = json.loads(out)
+    assert code == REGRESSION and not data["passed"] and data["regressions"] == []
+    assert [(m["output"], m["n_baseline"], m["n_candidate"]) for m in data["missing"]] == [
+        ("level_db", SIZE, 0),
+        ("snr_db", SIZE, 0),
+    ]
+    code, out, _ = check(capsys, failed_runs["base"], failed_runs["all-nan"], "--format", "github")
+    assert code == REGRESSION
+    assert (
+        "::error title=gensr-bench check: snr_db::snr_db: candidate scored 0 of 20 utterances "
+        "the baseline scored" in out
+    )
+    assert "fewer utterances scored than the baseline on level_db, snr_db" in out
+
+
+def test_a_half_failed_candidate_fails_unless_missing_is_allowed(
+    failed_runs: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    base, half = failed_runs["base"], failed_runs["half-nan"]
+    n = SIZE // 2
+    code, out, _ = check(capsys, base, half)
+    assert code == REGRESSION and "PASS" not in out
+    assert f"FAIL: snr_db: candidate scored {n} of {SIZE} utterances the baseline scored" in out
+    assert "--allow-missing" in out
+    # The utterances both scored are the same: allowed, it passes with a warning on each output.
+    code, out, _ = check(capsys, base, half, "--allow-missing")
+    assert code == PASS and "PASS" in out
+    assert f"warning (--allow-missing): level_db: candidate scored {n} of {SIZE}" in out
+    row = next(line for line in out.splitlines() if line.startswith("level_db"))
+    assert f" {n}/{SIZE} " in row and f"same ({n} missing, allowed)" in row
+    code, out, _ = check(capsys, base, half, "--allow-missing", "--format", "json")
+    data = json.loads(out)
+    assert code == PASS and data["passed"] and data["allow_missing"]
+    assert {m["output"]: m["n_candidate"] for m in data["missing"]} == {"level_db": n, "snr_db": n}
+    code, out, _ = check(capsys, base, half, "--allow-missing", "--format", "github")
+    assert code == PASS
+    assert f"::warning title=gensr-bench check: level_db::level_db: candidate scored {n}" in out
+    assert "::error" not in out
+
+
+def test_check_runs_counts_what_the_candidate_failed_or_lacks() -> None:
+    base = _run("a", [0.1 * i for i in range(10)])
+    label, config, outputs = _run("b", [0.1 * i for i in range(10)])
+    # One failed score, one utterance missing from the candidate altogether.
+    outputs[3] = scored_output(3, {"wer": None})
+    candidate = (label, config, outputs[:-1])
+    report = check_runs(base, candidate, {"wer": False})
+    (result,) = report.checks
+    assert report.exit_code == REGRESSION and not report.passed and not report.regressions
+    assert (result.difference.n_paired, result.difference.n_baseline, result.n_missing) == (
+        8,
+        10,
+        2,
+    )
+    assert result.verdict == "MISSING"
+    assert result.missing_message == (
+        "wer: candidate scored 8 of 10 utterances the baseline scored (e.g. utt-3: failed in test)"
+    )
+    allowed = check_runs(base, candidate, {"wer": False}, allow_missing=True)
+    assert allowed.exit_code == PASS and allowed.checks[0].verdict == "same (2 missing, allowed)"
+    # A failure the baseline has too is no missing score; an extra one of the candidate's is.
+    both_failed = _run("c", [0.1 * i for i in range(10)])
+    both_failed[2][3] = scored_output(3, {"wer": None})
+    assert check_runs(both_failed, (label, config, outputs), {"wer": False}).exit_code == PASS
+    only_tail = check_runs(both_failed, candidate, {"wer": False})
+    assert only_tail.checks[0].missing_message.endswith("(e.g. utt-9: not in the candidate)")
+
+
+def test_check_refuses_a_negative_seed(
+    runs: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = check(capsys, runs["base"], runs["again"], "--seed", "-5")
+    assert code == NOT_COMPARABLE and "--seed" in err and "-5" in err
+    with pytest.raises(ConfigError, match="--seed must be >= 0"):
+        check_runs(_run("a", [1.0, 2.0]), _run("b", [1.0, 2.0]), {"wer": True}, seed=-5)
+
+
+# -- CPUs of the two runs (issue 19, point 13) ------------------------------------------------
+XEON = {"model": "Intel(R) Xeon(R) Platinum 8480+", "flags": ["avx2", "avx512f", "fma"]}
+EPYC = {"model": "AMD EPYC 9654 96-Core Processor", "flags": ["avx2", "fma"]}
+
+
+def _provenance(cpu: dict[str, object] | None, tolerance: object = None) -> dict[str, object]:
+    machine: dict[str, object] = {"hostname": "h", "cpu_count": 4}
+    if cpu is not None:
+        machine["cpu"] = {**cpu, "torch_capability": "AVX512"}
+    model: dict[str, object] = {"name": "m", "version": "1"}
+    if tolerance is not None:
+        model["waveform_tolerance"] = tolerance
+    return {"machine": machine, "components": {"model": model}}
+
+
+def test_compare_machines_names_both_cpus_and_the_declared_tolerance() -> None:
+    differ = compare_machines(_provenance(XEON, 1e-4), _provenance(EPYC, 1e-4))
+    assert differ.same_cpu is False
+    assert differ.flags_only_baseline == ["avx512f"] and differ.flags_only_candidate == []
+    note = differ.note()
+    assert "ran on different CPUs" in note
+    assert XEON["model"] in note and EPYC["model"] in note and "avx512f" in note
+    assert "waveform tolerance the model declares: 0.0001" in note
+    assert "not declared" in compare_machines(_provenance(XEON), _provenance(EPYC)).note()
+    # Same model name, other ISA flags (a VM hiding AVX-512): still another CPU.
+    masked = compare_machines(_provenance(XEON), _provenance({**XEON, "flags": ["avx2", "fma"]}))
+    assert masked.same_cpu is False and masked.flags_only_baseline == ["avx512f"]
+    same = compare_machines(_provenance(XEON), _provenance(dict(XEON)))
+    assert same.same_cpu is True and "same CPU" in same.note()
+    # Runs made before CPU provenance, no provenance at all, or a malformed one: unknown.
+    for old in (_provenance(None), None, {"machine": "x"}, {"machine": {"cpu": {"flags": 3}}}):
+        unknown = compare_machines(old, _provenance(EPYC))
+        assert unknown.same_cpu is None
+        assert unknown.note().startswith("CPU unknown for the baseline")
+        assert f"the candidate ran on {EPYC['model']}" in unknown.note()
+        assert unknown.to_dict()["baseline_cpu"] is None
+    assert compare_machines(_provenance(XEON, True), None).baseline_tolerance is None
+
+
+def test_check_reports_the_cpus_in_text_json_and_github(
+    runs: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from gensr_bench.store import RunStore
+
+    def with_provenance(name: str, provenance: dict[str, object]) -> str:
+        folder = tmp_path / name
+        shutil.copytree(runs["base"], folder)
+        store = RunStore(folder)
+        try:
+            store.set_info("provenance", provenance)
+        finally:
+            store.close()
+        return str(folder)
+
+    xeon = with_provenance("xeon", _provenance(XEON, 2e-3))
+    epyc = with_provenance("epyc", _provenance(EPYC, 2e-3))
+    old = with_provenance("old", _provenance(None))
+    code, out, _ = check(capsys, xeon, epyc)
+    assert code == PASS
+    note = next(line for line in out.splitlines() if line.startswith("note:"))
+    assert "different CPUs" in note and XEON["model"] in note and EPYC["model"] in note
+    assert "waveform tolerance the model declares: 0.002" in note
+    code, out, _ = check(capsys, xeon, epyc, "--format", "json")
+    machines = json.loads(out)["machines"]
+    assert machines["same_cpu"] is False
+    assert machines["baseline_cpu"] == {"model": XEON["model"], "flags": XEON["flags"]}
+    assert machines["candidate_cpu"]["model"] == EPYC["model"]
+    assert machines["waveform_tolerance"] == {"baseline": 2e-3, "candidate": 2e-3}
+    code, out, _ = check(capsys, xeon, epyc, "--format", "github")
+    assert code == PASS
+    warning = next(line for line in out.splitlines() if line.startswith("::warning"))
+    assert warning.startswith("::warning title=gensr-bench check: CPU::baseline and candidate")
+    assert EPYC["model"] in warning
+    code, out, _ = check(capsys, old, epyc)
+    assert code == PASS and "note: CPU unknown for the baseline" in out
+    code, out, _ = check(capsys, old, epyc, "--format", "json")
+    assert json.loads(out)["machines"]["same_cpu"] is None

@@ -148,6 +148,8 @@ def test_paired_difference_matches_by_utterance_and_skips_failures() -> None:
     cand += [scored_output(4, {"m": None}), scored_output(9, {"m": 100.0})]
     diff = paired_difference(cand, base, "m")
     assert diff.n_paired == 4 and diff.mean == pytest.approx(1.0)
+    # The baseline scored 6: the candidate failed one and lacks another.
+    assert (diff.n_baseline, diff.n_missing) == (6, 2)
     noisy = [scored_output(i, {"m": float(i) + (0.1 if i % 2 else -0.1)}) for i in range(6)]
     mixed = paired_difference(noisy, base, "m")
     assert mixed.mean == pytest.approx(0.0, abs=1e-12)

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from gensr_bench.cli import (
+    SEED,
     _create_model,
     _fmt,
     _metric_options,
@@ -276,7 +277,7 @@ def pairs_group() -> None:
     "--out", required=True, type=click.Path(file_okay=False), help="Dataset folder to write."
 )
 @_pair_options
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of random selection.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of random selection.")
 @click.option("--overwrite", is_flag=True, help="Replace a dataset already saved in --out.")
 @pass_state
 def pairs_build(
@@ -367,7 +368,7 @@ def pairs_build(
     show_default=True,
     help="Use at most N pairs of each dataset, drawn at random with --seed.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the draw.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the draw.")
 @click.option(
     "--save",
     "save_dir",
@@ -740,7 +741,7 @@ def _pairs_step(
 )
 @click.option(
     "--seed",
-    type=int,
+    type=SEED,
     default=0,
     show_default=True,
     help="Seed of the candidates, pair selection, held-out split and training.",
