@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from gensr_bench import audio as audio_ops
-from gensr_bench.errors import ConfigError, GensrError, describe
+from gensr_bench.errors import ConfigError, DiskFullError, GensrError, describe, disk_full_as_error
 from gensr_bench.interfaces import Backend, Batch, Metric, RestorationModel, Suite
 from gensr_bench.records import Audio, Restoration, RunResult, ScoredOutput, Utterance
 from gensr_bench.store import ScoreCache
@@ -931,8 +931,8 @@ def merge_runs(
             "run them and pass every shard's folder"
         )
     target = RunStore(out_dir)
-    target.create(base, resume=False, overwrite=overwrite)
     try:
+        target.create(base, resume=False, overwrite=overwrite)
         sessions: list[Any] = []
         provenance: dict[str, Any] = {}
         seen: dict[str, Path] = {}
@@ -958,7 +958,9 @@ def merge_runs(
             provenance = provenance or shard_provenance
             audio = run_dir / "audio"
             if audio.is_dir():
-                shutil.copytree(audio, Path(out_dir) / "audio", dirs_exist_ok=True)
+                shutil.copytree(
+                    audio, Path(out_dir) / "audio", dirs_exist_ok=True, copy_function=_copy_file
+                )
         provenance = {**provenance, "merged_from": [str(shards[i][0]) for i in range(count)]}
         target.set_info("provenance", provenance)
         target.set_info("sessions", sessions)
@@ -967,5 +969,17 @@ def merge_runs(
         names = list(first.scores) if first is not None else []
         ordered = {name: directions[name] for name in names}
         return finish_run(target, base, {**provenance, "sessions": sessions}, ordered)
+    except DiskFullError as exc:
+        # A merge has no --resume: it is redone whole, over its own partial output.
+        raise DiskFullError(exc.folder, exc.detail, "rerun the merge with --overwrite") from exc
     finally:
         target.close()
+
+
+def _copy_file(source: str, destination: str) -> str:
+    """``shutil.copy2`` that raises DiskFullError on a full disk (``copytree`` would collect
+    the OSError into a ``shutil.Error`` of strings and lose its errno)."""
+    import shutil
+
+    with disk_full_as_error(Path(destination).parent):
+        return str(shutil.copy2(source, destination))

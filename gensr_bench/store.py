@@ -13,17 +13,21 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from gensr_bench.errors import StoreError
+from gensr_bench.errors import RESUME_HINT, StoreError, disk_full_as_error
 from gensr_bench.records import RunResult, ScoredOutput
 
 RUN_DB = "results.sqlite"
 CACHE_ENV = "GENSR_BENCH_CACHE_DIR"
 SCHEMA_VERSION = 1
+#: How to go on when the score cache's disk is full (the cache lives outside the run folder).
+CACHE_FULL_HINT = (
+    f"{RESUME_HINT} (or pass --no-cache, or set {CACHE_ENV} to a folder on another disk)"
+)
 
 
 def cache_dir() -> Path:
@@ -92,6 +96,12 @@ class RunStore:
         A new folder gets a new store. An existing store is continued with ``resume`` when its
         configuration matches, replaced with ``overwrite``, and refused otherwise.
         """
+        # A full disk stops a run with DiskFullError; SQLite rolls the failed statement back,
+        # so the rows committed before it stay, and --resume continues from them.
+        with disk_full_as_error(self.out_dir):
+            self._create(config, resume=resume, overwrite=overwrite)
+
+    def _create(self, config: Mapping[str, Any], *, resume: bool, overwrite: bool) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         if self.exists() and overwrite:
             for suffix in ("", "-wal", "-shm"):
@@ -134,9 +144,10 @@ class RunStore:
             self.set_info("config", config)
 
     def set_info(self, key: str, value: Any) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO run_info (key, value) VALUES (?, ?)", (key, _dumps(value))
-        )
+        with disk_full_as_error(self.out_dir):
+            self.db.execute(
+                "INSERT OR REPLACE INTO run_info (key, value) VALUES (?, ?)", (key, _dumps(value))
+            )
 
     def get_info(self, key: str) -> Any:
         row = self.db.execute("SELECT value FROM run_info WHERE key = ?", (key,)).fetchone()
@@ -149,20 +160,22 @@ class RunStore:
         return int(self.db.execute("SELECT COUNT(*) FROM outputs").fetchone()[0])
 
     def write(self, output: ScoredOutput) -> None:
-        """Commit one scored utterance (replacing an earlier row for the same id)."""
-        self.db.execute(
-            "INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                output.utterance_id,
-                output.index,
-                # Scores and errors keep the metrics' order (tables list outputs in it).
-                json.dumps(dict(output.scores)),
-                json.dumps(dict(output.errors)),
-                _dumps(dict(output.meta)),
-                _dumps(dict(output.flags)),
-                _dumps(dict(output.timings)),
-            ),
+        """Commit one scored utterance (replacing an earlier row for the same id).
+
+        Raises DiskFullError naming the run folder when the disk is full (nothing committed
+        before is lost)."""
+        row = (
+            output.utterance_id,
+            output.index,
+            # Scores and errors keep the metrics' order (tables list outputs in it).
+            json.dumps(dict(output.scores)),
+            json.dumps(dict(output.errors)),
+            _dumps(dict(output.meta)),
+            _dumps(dict(output.flags)),
+            _dumps(dict(output.timings)),
         )
+        with disk_full_as_error(self.out_dir):
+            self.db.execute("INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?, ?, ?, ?)", row)
 
     def outputs(self) -> Iterator[ScoredOutput]:
         """Every scored utterance, in suite order."""
@@ -194,11 +207,12 @@ class ScoreCache:
     @property
     def db(self) -> sqlite3.Connection:
         if self._db is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = _connect(self.path)
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS scores (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
-            )
+            with disk_full_as_error(self.path.parent, CACHE_FULL_HINT):
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = _connect(self.path)
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS scores (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+                )
         return self._db
 
     @staticmethod
@@ -217,11 +231,9 @@ class ScoreCache:
     def put_many(self, items: Mapping[str, Mapping[str, float]]) -> None:
         if not items:
             return
-        with self.db:
-            self.db.executemany(
-                "INSERT OR REPLACE INTO scores (key, value) VALUES (?, ?)",
-                [(k, _dumps(dict(v))) for k, v in items.items()],
-            )
+        rows = [(k, _dumps(dict(v))) for k, v in items.items()]
+        with disk_full_as_error(self.path.parent, CACHE_FULL_HINT), self.db:
+            self.db.executemany("INSERT OR REPLACE INTO scores (key, value) VALUES (?, ?)", rows)
 
     def close(self) -> None:
         if self._db is not None:
@@ -244,15 +256,27 @@ def result_to_dict(result: RunResult) -> dict[str, Any]:
 
 
 def write_exports(store: RunStore, result: RunResult) -> tuple[Path, Path]:
-    """Write ``summary.json`` and ``scores.jsonl`` (one line per utterance) beside the store."""
+    """Write ``summary.json`` and ``scores.jsonl`` (one line per utterance) beside the store.
+
+    Each file is written whole to a temporary name and then renamed, so a full disk (raised as
+    DiskFullError) leaves the previous file, never a truncated one."""
     summary_path = store.out_dir / "summary.json"
     scores_path = store.out_dir / "scores.jsonl"
-    tmp = summary_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result_to_dict(result), indent=2, sort_keys=True, default=str))
-    tmp.replace(summary_path)
-    tmp = scores_path.with_suffix(".jsonl.tmp")
-    with tmp.open("w") as handle:
-        for output in store.outputs():
-            handle.write(_dumps(asdict(output)) + "\n")
-    tmp.replace(scores_path)
+    summary = json.dumps(result_to_dict(result), indent=2, sort_keys=True, default=str)
+    _replace_file(summary_path, [summary])
+    _replace_file(scores_path, (_dumps(asdict(output)) + "\n" for output in store.outputs()))
     return summary_path, scores_path
+
+
+def _replace_file(path: Path, chunks: Iterable[str]) -> None:
+    """Write ``chunks`` to ``path`` through a temporary file, removed again when writing fails."""
+    tmp = path.with_name(path.name + ".tmp")
+    with disk_full_as_error(path.parent):
+        try:
+            with tmp.open("w") as handle:
+                for chunk in chunks:
+                    handle.write(chunk)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        tmp.replace(path)

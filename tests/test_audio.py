@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import soundfile
 from scipy.signal import resample_poly
 
 from gensr_bench import audio as audio_ops
-from gensr_bench.errors import AudioDecodeError, AudioValidationError
+from gensr_bench.errors import AudioDecodeError, AudioError, AudioValidationError, DiskFullError
 from gensr_bench.records import Audio
 from gensr_bench.testing import noisy_utterance, voiced_signal
 
@@ -239,6 +241,87 @@ def test_match_lengths() -> None:
 
     same = audio_ops.match_lengths(long, long)
     assert same == (long, long, 0)
+
+
+def test_write_audio_gives_the_bytes_soundfile_writes(tmp_path: Path) -> None:
+    audio = voiced_signal(0.25, 16000, seed=3)
+    for name, subtype in (("a.wav", "FLOAT"), ("b.wav", "PCM_16"), ("c.flac", None)):
+        audio_ops.write_audio(tmp_path / name, audio, **({"subtype": subtype} if subtype else {}))
+        direct = tmp_path / f"direct-{name}"
+        soundfile.write(str(direct), audio.samples, 16000, subtype=subtype)
+        assert (tmp_path / name).read_bytes() == direct.read_bytes()
+
+
+def test_write_audio_on_a_full_disk_raises_disk_full_and_leaves_no_partial_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_write_bytes = Path.write_bytes
+
+    def write_half_then_fail(path: Path, data: bytes) -> int:
+        real_write_bytes(path, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(Path, "write_bytes", write_half_then_fail)
+    target = tmp_path / "audio" / "x.wav"
+    with pytest.raises(DiskFullError) as caught:
+        audio_ops.write_audio(target, voiced_signal(0.1))
+    assert caught.value.folder == str(target.parent)
+    assert "disk is full" in str(caught.value) and "No space left" in str(caught.value)
+    assert not target.exists()
+
+
+def test_write_audio_passes_other_os_errors_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(path: Path, data: bytes) -> int:
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(Path, "write_bytes", refuse)
+    with pytest.raises(PermissionError):
+        audio_ops.write_audio(tmp_path / "x.wav", voiced_signal(0.1))
+
+
+def test_write_audio_refuses_a_suffix_libsndfile_cannot_write(tmp_path: Path) -> None:
+    with pytest.raises(AudioError, match=r"'\.xyz'"):
+        audio_ops.write_audio(tmp_path / "x.xyz", voiced_signal(0.1))
+
+
+# --- which files are audio -----------------------------------------------------------------
+
+
+def test_audio_suffixes_follow_the_installed_libsndfile(monkeypatch: pytest.MonkeyPatch) -> None:
+    has_mp3 = "MP3" in soundfile.available_formats()
+    assert audio_ops.audio_suffixes() == (".wav", ".flac", ".ogg") + ((".mp3",) if has_mp3 else ())
+    formats = {k: v for k, v in soundfile.available_formats().items() if k != "MP3"}
+    monkeypatch.setattr(soundfile, "available_formats", lambda: formats)
+    assert audio_ops.audio_suffixes() == (".wav", ".flac", ".ogg")
+    reason = audio_ops.skip_reason(Path("x.MP3"), audio_ops.audio_suffixes())
+    assert reason is not None and "cannot decode" in reason and "1.1" in reason
+
+
+def test_skip_reason() -> None:
+    suffixes = (".wav", ".flac")
+    assert audio_ops.skip_reason(Path("a/b.WAV"), suffixes) is None
+    assert audio_ops.skip_reason(Path("a/._b.wav"), suffixes) == "hidden file"
+    assert audio_ops.skip_reason(Path("b.txt"), suffixes) == (
+        "not an audio file this suite reads (.wav, .flac)"
+    )
+
+
+def test_unread_files_lists_everything_not_read_with_why(tmp_path: Path) -> None:
+    for rel in ("top.wav", "a/read.wav", "a/notes.txt", ".git/HEAD", ".keep/used.wav"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    (tmp_path / "link").symlink_to(tmp_path / "a", target_is_directory=True)
+    (tmp_path / "a" / "broken.wav").symlink_to(tmp_path / "gone.wav")
+    read = {tmp_path / "a" / "read.wav", tmp_path / ".keep" / "used.wav"}
+    assert audio_ops.unread_files([tmp_path], read, tmp_path, (".wav",), elsewhere="loose") == [
+        (".git/", "hidden folder"),
+        ("a/broken.wav", "not a regular file (a broken link?)"),
+        ("a/notes.txt", "not an audio file this suite reads (.wav)"),
+        ("link/", "link to a folder, not followed"),
+        ("top.wav", "loose"),
+    ]
 
 
 # --- load_utterance -----------------------------------------------------------------------

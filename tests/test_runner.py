@@ -577,6 +577,35 @@ def test_cli_shards_and_merge_with_saved_audio(tmp_path):
     assert "shard(s) 1/2 missing" in missing.stdout + missing.stderr
 
 
+def test_merge_on_a_full_disk_says_so_and_a_rerun_with_overwrite_completes(tmp_path, monkeypatch):
+    import errno
+    import os
+    import shutil
+
+    from gensr_bench.errors import DiskFullError
+
+    shards = _shard_runs(tmp_path, 2, save_audio=True)
+    copied = [0]
+    real_copy2 = shutil.copy2
+
+    def copy2_until_full(source, destination, **kwargs):
+        if copied[0] == 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        copied[0] += 1
+        return real_copy2(source, destination, **kwargs)
+
+    monkeypatch.setattr(shutil, "copy2", copy2_until_full)
+    with pytest.raises(DiskFullError) as caught:
+        merge_runs(shards, tmp_path / "merged")
+    assert caught.value.folder == str(tmp_path / "merged" / "audio")
+    assert "rerun the merge with --overwrite" in str(caught.value)
+    monkeypatch.undo()  # space freed
+    merge_runs(shards, tmp_path / "merged", overwrite=True)
+    merge_runs(shards, tmp_path / "fresh")
+    assert _comparable(tmp_path / "merged") == _comparable(tmp_path / "fresh")
+    assert len(list((tmp_path / "merged" / "audio").glob("*.wav"))) == 11
+
+
 class _ReturnsValue(LevelMetric):
     """Returns the value given as option ``value`` for every utterance (any type)."""
 

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import json
+import os
 import pickle
+import sqlite3
+import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gensr_bench.errors import StoreError
+from gensr_bench import store as store_module
+from gensr_bench.errors import DiskFullError, StoreError
 from gensr_bench.records import MetricSummary, RunResult, ScoredOutput
 from gensr_bench.store import CACHE_ENV, RUN_DB, RunStore, ScoreCache, write_exports
-from gensr_bench.testing import scored_output
+from gensr_bench.testing import CliResult, invoke_cli, run_rows, scored_output
 
 CONFIG: dict[str, Any] = {
     "model": "test-echo",
@@ -244,3 +251,217 @@ def test_cache_opened_by_many_processes_at_once(tmp_path: Path) -> None:
             futures = [pool.submit(_open_cache_and_write, path, start, i) for i in range(6)]
             values = [json.loads(f.result()) for f in futures]
         assert values == [{"v": float(i)} for i in range(6)]
+
+
+# --- a full disk ----------------------------------------------------------------------------
+
+TOY_PLUGINS = Path(__file__).parent / "fixtures" / "toy_plugins"
+NO_SPACE = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+class FullAfter:
+    """A SQLite connection that fails as a full disk does once ``rows`` more rows went in."""
+
+    def __init__(self, connection: sqlite3.Connection, rows: int) -> None:
+        self.connection, self.rows = connection, rows
+
+    def _spend(self, sql: str) -> None:
+        if sql.lstrip().upper().startswith("INSERT"):
+            if self.rows <= 0:
+                raise sqlite3.OperationalError("database or disk is full")
+            self.rows -= 1
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        self._spend(sql)
+        return self.connection.execute(sql, *args)
+
+    def executemany(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        self._spend(sql)
+        return self.connection.executemany(sql, *args)
+
+    def __enter__(self) -> Any:
+        return self.connection.__enter__()
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self.connection.__exit__(*exc)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.connection, name)
+
+
+def test_a_full_disk_while_writing_a_row_raises_disk_full_and_keeps_earlier_rows(
+    store: RunStore,
+) -> None:
+    store.write(rich_output(0))
+    store.write(rich_output(1))
+    store._db = FullAfter(store.db, rows=0)  # type: ignore[assignment]
+    with pytest.raises(DiskFullError) as caught:
+        store.write(rich_output(2))
+    error = caught.value
+    assert isinstance(error, StoreError) and error.folder == str(store.out_dir)
+    message = str(error)
+    assert str(store.out_dir) in message and "disk is full" in message and "--resume" in message
+    assert "\n" not in message
+    with pytest.raises(DiskFullError):
+        store.set_info("status", "finished")
+    store.close()
+    reopened = RunStore(store.out_dir)
+    assert [o.utterance_id for o in reopened.outputs()] == ["utt-0", "utt-1"]
+    assert next(reopened.outputs()) == rich_output(0)
+    assert reopened.get_info("status") is None
+    reopened.close()
+
+
+def test_other_sqlite_errors_are_not_called_a_full_disk(store: RunStore) -> None:
+    class Locked(FullAfter):
+        def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+            raise sqlite3.OperationalError("database is locked")
+
+    store._db = Locked(store.db, rows=0)  # type: ignore[assignment]
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        store.write(rich_output(0))
+
+
+def test_a_full_disk_under_the_score_cache_names_it_and_the_ways_around(
+    cache: ScoreCache,
+) -> None:
+    cache.put_many({"a": {"v": 1.0}})
+    cache._db = FullAfter(cache.db, rows=0)  # type: ignore[assignment]
+    with pytest.raises(DiskFullError) as caught:
+        cache.put_many({"b": {"v": 2.0}})
+    assert caught.value.folder == str(cache.path.parent)
+    assert "--no-cache" in str(caught.value) and CACHE_ENV in str(caught.value)
+    cache.close()
+    assert ScoreCache(cache.path).get("a") == {"v": 1.0}
+
+
+def test_a_full_disk_while_exporting_keeps_the_previous_exports(
+    store: RunStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.write(rich_output(0))
+    result = RunResult("run-1", CONFIG, {}, (), 1)
+    summary_path, scores_path = write_exports(store, result)
+    before = summary_path.read_text(), scores_path.read_text()
+    store.write(rich_output(1))
+
+    class FullHandle(io.StringIO):
+        def write(self, text: str) -> int:
+            raise NO_SPACE
+
+    real_open = Path.open
+
+    def open_full(path: Path, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        return FullHandle() if "w" in mode else real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", open_full)
+    with pytest.raises(DiskFullError, match="disk is full") as caught:
+        write_exports(store, RunResult("run-1", CONFIG, {}, (), 2))
+    monkeypatch.undo()
+    assert caught.value.folder == str(store.out_dir)
+    assert (summary_path.read_text(), scores_path.read_text()) == before
+    assert [p.name for p in store.out_dir.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_disk_full_error_crosses_process_boundaries_whole() -> None:
+    error = DiskFullError("/runs/x", "No space left on device", "rerun it")
+    again = pickle.loads(pickle.dumps(error))
+    assert str(again) == str(error) and again.folder == "/runs/x" and again.retry == "rerun it"
+
+
+def _toy_run(out: Path, *extra: str, size: int = 8) -> list[str]:
+    return [
+        *("--plugins-dir", str(TOY_PLUGINS), "run", "--suite", "test-toy"),
+        *("--suite-option", f"size={size}", "--model", "test-echo"),
+        *("--metrics", "test-level,test-snr", "--workers", "1", "--batch-size", "1"),
+        *("--no-cache", "--out", str(out), *extra),
+    ]
+
+
+def _assert_one_line_disk_full(result: CliResult, folder: Path) -> None:
+    assert result.exit_code == 1, result.stdout + result.stderr
+    printed = result.stdout + result.stderr
+    assert "Traceback" not in printed
+    (line,) = [line for line in printed.splitlines() if line.startswith("error:")]
+    assert line.startswith(f"error: cannot write to {folder}")
+    assert "the disk is full" in line and "--resume" in line
+
+
+@pytest.mark.parametrize("where", ["store", "audio"])
+def test_run_on_a_full_disk_says_so_and_resume_gives_the_same_scores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """ENOSPC injected at the lowest write (the SQLite connection, the audio file's bytes)."""
+    reference = tmp_path / "reference"
+    assert invoke_cli(_toy_run(reference, "--save-audio")).exit_code == 0
+    out = tmp_path / "full"
+    if where == "store":
+        real_connect = store_module._connect
+
+        def connect(path: Path, **kwargs: Any) -> Any:
+            connection = real_connect(path, **kwargs)
+            return FullAfter(connection, rows=6) if path.name == RUN_DB else connection
+
+        monkeypatch.setattr(store_module, "_connect", connect)
+    else:
+        real_write_bytes = Path.write_bytes
+        budget = [3]
+
+        def write_bytes(path: Path, data: Any) -> int:
+            if path.parent == out / "audio":
+                if budget[0] == 0:
+                    raise NO_SPACE
+                budget[0] -= 1
+            return real_write_bytes(path, data)
+
+        monkeypatch.setattr(Path, "write_bytes", write_bytes)
+    _assert_one_line_disk_full(
+        invoke_cli(_toy_run(out, "--save-audio")), out / "audio" if where == "audio" else out
+    )
+    monkeypatch.undo()  # space freed
+    kept = run_rows(out)
+    assert 0 < len(kept) < 8
+    assert invoke_cli(_toy_run(out, "--save-audio", "--resume")).exit_code == 0
+    assert run_rows(out) == run_rows(reference)
+    assert all(row in run_rows(out) for row in kept)
+    assert len(list((out / "audio").glob("*.wav"))) == 8
+    assert list((out / "audio").glob(".tmp-*")) == []
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 256 KiB tmpfs mounted at ``tmp_path/small`` (needs root and mount permission)."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.strip()}); needs root")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.mark.parametrize("save_audio", [False, True], ids=["rows", "audio"])
+def test_run_on_a_real_full_disk_resumes_to_the_same_scores(
+    tmp_path: Path, small_disk: Path, save_audio: bool
+) -> None:
+    extra = ("--save-audio",) if save_audio else ()
+    # An utterance adds 64 KiB of audio, or a 4 KiB page to the write-ahead log: both fill it.
+    size = 12 if save_audio else 100
+    reference = tmp_path / "reference"
+    assert invoke_cli(_toy_run(reference, *extra, size=size)).exit_code == 0
+    out = small_disk / "run"
+    failed = invoke_cli(_toy_run(out, *extra, size=size))
+    _assert_one_line_disk_full(failed, out / "audio" if save_audio else out)
+    kept = run_rows(out)  # the store is readable on the full disk
+    assert 0 < len(kept) < size
+    subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)
+    resumed = invoke_cli(_toy_run(out, *extra, "--resume", size=size))
+    assert resumed.exit_code == 0, resumed.stdout + resumed.stderr
+    rows = run_rows(out)
+    assert rows == run_rows(reference)
+    assert all(row in rows for row in kept)
