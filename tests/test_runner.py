@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gensr_bench.errors import ConfigError, StoreError
+from gensr_bench.errors import ConfigError, GensrError, StoreError
 from gensr_bench.interfaces import item_seed
 from gensr_bench.records import Audio, Restoration, Utterance
 from gensr_bench.runner import (
@@ -698,3 +698,13 @@ def test_workers_exit_when_the_run_is_killed(tmp_path):
         for pid in children:  # never leave orphans behind, even when the test fails
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_components_that_cannot_reach_workers_are_a_clear_error():
+    class Unpicklable(LevelMetric):  # defined in a function: no module can import it
+        name = "test-unpicklable"
+
+    utterances = [noisy_utterance(f"u{i}", 0.5, 10.0, seed=i) for i in range(2)]
+    with pytest.raises(GensrError, match="cannot be sent to worker processes") as info:
+        list(evaluate(EchoModel(), utterances, [Unpicklable()], workers=2))
+    assert "--workers 1" in str(info.value) and "Unpicklable" in str(info.value)
