@@ -86,6 +86,74 @@ def require_signal(samples: npt.NDArray, what: str, metric: str) -> None:
         )
 
 
+#: Length of the frames in which ``active_seconds`` looks for sound.
+ACTIVITY_FRAME_SECONDS = 0.02
+#: A frame this far below the signal's loudest frame counts as silent (pystoi's 40-dB rule).
+ACTIVITY_RANGE_DB = 40.0
+#: The least sound a comparison of two signals needs: five 20-ms frames. A single-sample click
+#: has one active frame; digital silence and a constant (DC) signal have none.
+MIN_ACTIVE_SECONDS = 0.1
+
+
+def active_seconds(samples: npt.ArrayLike, sample_rate: int) -> float:
+    """Seconds of ``samples`` in 20-ms frames that carry sound: frames whose variance (energy
+    around the frame's own mean, so a DC offset is no sound) is non-zero and within
+    ``ACTIVITY_RANGE_DB`` of the loudest frame's. A trailing partial frame counts as its length.
+    """
+    signal = np.asarray(samples, dtype=np.float64)
+    if signal.size == 0:
+        return 0.0
+    frame = max(1, round(ACTIVITY_FRAME_SECONDS * sample_rate))
+    starts = np.arange(0, signal.size, frame)
+    lengths = np.diff(np.append(starts, signal.size))
+    mean = np.add.reduceat(signal, starts) / lengths
+    energy = np.maximum(np.add.reduceat(signal**2, starts) / lengths - mean**2, 0.0)
+    # A constant frame has exactly no sound, whatever rounding the variance picked up.
+    constant = np.maximum.reduceat(signal, starts) == np.minimum.reduceat(signal, starts)
+    energy[constant] = 0.0
+    loudest = float(energy.max())
+    if loudest == 0.0:
+        return 0.0
+    active = (energy > 0) & (energy >= loudest * 10 ** (-ACTIVITY_RANGE_DB / 10))
+    return float(lengths[active].sum()) / sample_rate
+
+
+def require_sound(
+    samples: npt.ArrayLike,
+    sample_rate: int,
+    what: str,
+    metric: str,
+    minimum: float = MIN_ACTIVE_SECONDS,
+) -> None:
+    """Raise ``AudioValidationError`` unless ``samples`` carry at least ``minimum`` seconds of
+    sound (``active_seconds``).
+
+    For a metric that compares a signal with another (or transcribes or embeds it), digital
+    silence, a constant (DC) signal and an isolated click have no defined value: there is no
+    sound to compare, and the number an implementation would return is set by its epsilons and
+    normalisations, not by the audio.
+    """
+    signal = np.asarray(samples)
+    if not np.any(signal):
+        raise AudioValidationError(
+            f"{metric}: {what} is digital silence (every sample is 0), which {metric} cannot "
+            "score; a silent output or reference has no defined value for this metric"
+        )
+    if np.ptp(signal) == 0:
+        raise AudioValidationError(
+            f"{metric}: {what} is a constant (DC) signal (every sample is "
+            f"{float(signal.flat[0])}), which carries no sound for {metric} to score; it has no "
+            "defined value"
+        )
+    seconds = active_seconds(signal, sample_rate)
+    if seconds < minimum:
+        raise AudioValidationError(
+            f"{metric}: {what} has only {seconds:.3f} s of sound (20-ms frames within "
+            f"{ACTIVITY_RANGE_DB:.0f} dB of its loudest), less than the {minimum} s {metric} "
+            "needs to score honestly; it is (near-)silence around an isolated click or burst"
+        )
+
+
 class PairwiseMetric(Metric):
     """Base of an intrusive metric that scores each restoration against its reference alone.
 
@@ -95,10 +163,14 @@ class PairwiseMetric(Metric):
     class's ``sample_rate`` (``None``: whatever rate the reference has; the restoration must
     share it) and with the same number of samples, and returns the ``score_pair`` dicts in
     order. A missing reference, a wrong rate or a length mismatch raises
-    ``AudioValidationError`` before ``score_pair`` is called.
+    ``AudioValidationError`` before ``score_pair`` is called, and so does a signal without
+    sound when the class sets ``needs_sound``.
     """
 
     requires_reference: ClassVar[bool] = True
+    #: Whether both signals must carry sound (``require_sound``): ``True`` for a metric that has
+    #: no defined value on digital silence, a constant (DC) signal or an isolated click.
+    needs_sound: ClassVar[bool] = False
 
     def score_batch(
         self, restorations: Sequence[Restoration], utterances: Sequence[Utterance]
@@ -107,6 +179,11 @@ class PairwiseMetric(Metric):
         scores = []
         for restoration, utterance in zip(restorations, utterances, strict=True):
             est, ref = estimate_and_reference(restoration, utterance, self.sample_rate, self.name)
+            if self.needs_sound:
+                assert utterance.reference is not None  # estimate_and_reference checked it
+                rate = self.sample_rate or utterance.reference.sample_rate
+                require_sound(ref, rate, f"the reference of {utterance.id!r}", self.name)
+                require_sound(est, rate, f"the restoration of {utterance.id!r}", self.name)
             scores.append(self.score_pair(est, ref, utterance))
         return scores
 

@@ -81,7 +81,7 @@ from gensr_bench.errors import AudioValidationError, ConfigError, GensrError, Me
 from gensr_bench.records import Audio, Restoration, Utterance
 from gensr_bench.weights import sha256_of
 
-from ._util import check_batch, samples_at
+from ._util import check_batch, require_sound, samples_at
 
 SAMPLE_RATE = 16000
 #: Transcriptions kept per process, keyed by audio content hash.
@@ -410,7 +410,12 @@ class _ErrorRateMetric(Metric):
             )
         assert self._recognizer is not None
         audio = utterance.reference
-        samples_at(audio, SAMPLE_RATE, f"the reference of {utterance.id!r}", self.name)
+        what = f"the reference of {utterance.id!r}"
+        samples = samples_at(audio, SAMPLE_RATE, what, self.name)
+        # What a recogniser makes of a reference without sound (silence, a constant, a click)
+        # is no reference text: its words would be hallucinations, and the error rate of the
+        # output against them an invented number.
+        require_sound(samples, SAMPLE_RATE, what, self.name)
         return self._recognizer.transcribe(audio)
 
     def edits(self, reference: str, hypothesis: str) -> EditCounts:
@@ -429,6 +434,9 @@ class _ErrorRateMetric(Metric):
                 restoration.audio, SAMPLE_RATE, f"the restoration of {utterance.id!r}", self.name
             )
             reference = self.reference_words(utterance)
+            # Any output has a defined error rate, silence, a constant or a click included:
+            # the recogniser's words for it (none, or a spurious one) against the reference
+            # text, which loses about every reference word (WER about 1).
             hypothesis = self._recognizer.transcribe(restoration.audio)
             counts = self.edits(reference, hypothesis)
             if counts.reference_length == 0:

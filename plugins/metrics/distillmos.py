@@ -171,6 +171,9 @@ class DistillMos(Metric):
     #: degraded input (see the module docstring); ask for it with --metrics distillmos.
     default = False
 
+    # Silence is refused (``distillmos_score``: the model divides by the peak, 0/0), but a
+    # constant or a click is rated: the model's own low rating (about 1.6), nothing undefined.
+
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self._model: Any = None

@@ -189,6 +189,8 @@ class Dnsmos(Metric):
     #: Below 1 s a 9.01-s window holds more than nine copies of the clip: the score then
     #: describes a loop more than the speech.
     min_duration = 1.0
+    # No sound check: DNSMOS is a learned rating of any signal, and silence, a constant or a
+    # click gets the model's own (low: OVRL 1.6-2.0) rating, no 0/0 or epsilon involved.
     #: ``threads``: onnxruntime intra-op threads per session (default 1).
     accepted_options = ("threads",)
 

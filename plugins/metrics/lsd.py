@@ -13,8 +13,12 @@ constant gain ``g`` on the restoration gives exactly ``|2 log10 g| = |20 log10 g
   ``center=True, pad_mode="constant"``), so there are ``1 + len // hop_length`` frames;
 * all ``n_fft // 2 + 1`` bins from DC to Nyquist, unnormalised ``|rfft|^2``;
 * ``eps=1e-10`` added to the power before the log: far below 16-bit quantisation noise
-  (about 2e-7 per bin with this window) so it only matters for digital silence, where it
-  bounds the log instead of giving -inf.
+  (about 2e-7 per bin with this window) so it only matters for stretches of digital silence,
+  where it bounds the log instead of giving -inf.
+
+A restoration or reference without sound (digital silence, a constant, an isolated click: see
+``require_sound``) is refused: its log spectrum is -inf almost everywhere, so eps alone would
+set the value.
 
 The metric scores at the reference's native rate (``sample_rate = None``): the runner resamples
 the restoration to the reference, so a band-limited output is judged against the full band.
@@ -97,6 +101,9 @@ class Lsd(PairwiseMetric):
     sample_rate = None
     outputs = ("lsd",)
     min_duration = 0.1
+    #: The log power spectrum of silence is -inf, and so is that of a constant outside DC and
+    #: that of a click outside its frame: eps, not the audio, would set the value.
+    needs_sound = True
     accepted_options = ("n_fft", "hop_length", "eps")
 
     def __init__(self, **options: Any) -> None:

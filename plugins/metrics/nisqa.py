@@ -445,6 +445,9 @@ class Nisqa(Metric):
     #: Off by default: its weights are non-commercial and downloaded on first use (or given
     #: with --weights-dir); ask for it with --metrics nisqa.
     default = False
+    # No sound check: NISQA is a learned rating of any signal's (floored) mel spectrogram;
+    # silence, a constant or a click gets the model's own rating (MOS 1.3-2.1 on those of
+    # tests/plugins/metrics/test_degenerate.py), no 0/0 involved.
     #: ``threads``: torch threads while scoring (default 1).
     accepted_options = ("threads",)
 

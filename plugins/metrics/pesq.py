@@ -4,6 +4,8 @@ A thin layer over the ``pesq`` package (the ITU reference C code): the values ar
 ``pesq.pesq(16000, reference, restoration, mode)``. The library's own errors (audio shorter
 than 1/4 s, no utterance detected in the reference) and the unhelpful ``ValueError`` it raises
 on a silent restoration become ``AudioValidationError`` with a message that says what to fix.
+A restoration or reference without sound (digital silence, a constant, an isolated click: see
+``require_sound``) is refused before the C code runs.
 """
 
 from __future__ import annotations
@@ -56,6 +58,9 @@ class Pesq(PairwiseMetric):
     sample_rate = SAMPLE_RATE
     outputs = ("pesq_wb", "pesq_nb")
     min_duration = MIN_SECONDS
+    #: A DC or click signal has no sound for PESQ's level and time alignment: the C code would
+    #: amplify rounding noise to its fixed level and score that.
+    needs_sound = True
 
     def score_pair(
         self, estimate: np.ndarray, reference: np.ndarray, utterance: Utterance

@@ -46,16 +46,19 @@ def si_sdr(
     if zero_mean:
         est = est - est.mean()
         ref = ref - ref.mean()
+    # With zero_mean a constant (DC) signal becomes all-zero too: say so, not just "silent".
+    silent = "a silent (all-zero)"
+    if zero_mean:
+        silent = "a silent or constant (all-zero once its mean is removed)"
     ref_energy = float(np.dot(ref, ref))
     if ref_energy == 0.0:
         raise AudioValidationError(
-            "SI-SDR is undefined for a silent (all-zero) reference: there is no signal to "
-            "project onto"
+            f"SI-SDR is undefined for {silent} reference: there is no signal to project onto"
         )
     if not np.any(est):
         raise MetricError(
-            "SI-SDR of a silent (all-zero) output is -inf; the eps convention would report "
-            "0 dB, which is not an honest score"
+            f"SI-SDR of {silent} output is -inf; the eps convention would report 0 dB, which "
+            "is not an honest score"
         )
     target = ((np.dot(est, ref) + eps) / (ref_energy + eps)) * ref
     residual = est - target
@@ -73,6 +76,11 @@ class SiSdr(PairwiseMetric):
     sample_rate = None
     outputs = ("si_sdr",)
     min_duration = 0.0
+    #: SI-SDR stays defined on a constant or a click (only all-zero signals are refused, in
+    #: ``si_sdr``): the projection onto the reference is exact arithmetic, not an eps floor,
+    #: and such an output scores very low (about -50 dB against speech), which is the honest
+    #: answer for an output that keeps none of the reference.
+    needs_sound = False
     accepted_options = ("zero_mean", "eps")
 
     def __init__(self, **options: Any) -> None:

@@ -103,6 +103,8 @@ class SpeakerSim(PairwiseMetric):
     outputs = ("speaker_sim",)
     #: GE2E embeds 1.6-s partials; below 1 s a partial is mostly zero padding.
     min_duration = 1.0
+    #: A signal without sound has no speaker (resemblyzer's voice detector agrees).
+    needs_sound = True
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)

@@ -10,9 +10,10 @@ lies in [-1, 1], is symmetric in output and reference, and is 1 for identical au
 card's same-speaker threshold is 0.86.
 
 Each signal is embedded on its own (no padding: with a group-norm front end, padding changes
-the numbers), at 16 kHz; output and reference may differ in length. Audio that is digital
-silence has no speaker and raises, as does audio shorter than ``min_duration`` (the x-vector
-head's TDNN needs about 0.3 s).
+the numbers), at 16 kHz; output and reference may differ in length. Audio without sound
+(digital silence, a constant, an isolated click: see ``require_sound``) has no speaker and
+raises, as does audio shorter than ``min_duration`` (the x-vector head's TDNN needs about
+0.3 s).
 
 Options: ``model`` (hub id or a local folder written by ``save_pretrained`` that also holds
 ``preprocessor_config.json``; default ``microsoft/wavlm-base-plus-sv``; any checkpoint that

@@ -57,7 +57,7 @@ from gensr_bench.errors import AudioValidationError, ConfigError, GensrError, Me
 from gensr_bench.records import Restoration, Utterance
 from gensr_bench.weights import WeightsError, sha256_of
 
-from ._util import check_batch, samples_at, torch_threads
+from ._util import check_batch, require_sound, samples_at, torch_threads
 
 SAMPLE_RATE = 16000
 DEFAULT_MODEL = "microsoft/wavlm-large"
@@ -295,7 +295,10 @@ def output_and_reference(
     """The restoration's and the reference's samples at ``sample_rate``, any lengths.
 
     For metrics that need no time alignment (features matched greedily, utterance
-    embeddings). Raises AudioValidationError for a missing reference or a wrong rate.
+    embeddings). Raises AudioValidationError for a missing reference, a wrong rate, or a signal
+    without sound (``require_sound``): the features of digital silence, a constant or a click
+    are the encoder's biases, and matching them gives a number (a silent output's precision
+    can be high where the reference pauses) that says nothing about the audio.
     """
     reference = utterance.reference
     if reference is None:
@@ -305,6 +308,8 @@ def output_and_reference(
         )
     ref = samples_at(reference, sample_rate, f"the reference of {utterance.id!r}", metric)
     est = samples_at(restoration.audio, sample_rate, f"the restoration of {utterance.id!r}", metric)
+    require_sound(ref, sample_rate, f"the reference of {utterance.id!r}", metric)
+    require_sound(est, sample_rate, f"the restoration of {utterance.id!r}", metric)
     return est, ref
 
 

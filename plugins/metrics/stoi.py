@@ -1,10 +1,12 @@
 """STOI and extended STOI (ESTOI): intrusive intelligibility measures, via ``pystoi``.
 
-The values are exactly ``pystoi.stoi(reference, restoration, 16000, extended=...)``, with one
-difference: where pystoi gives up and returns 1e-5 with a warning (fewer than 30 STFT frames of
+The values are exactly ``pystoi.stoi(reference, restoration, 16000, extended=...)``, with two
+differences: where pystoi gives up and returns 1e-5 with a warning (fewer than 30 STFT frames of
 the 10-kHz-resampled reference remain after dropping frames 40 dB below the loudest, i.e. the
 audio is too short or mostly silent), these metrics raise ``AudioValidationError`` instead, so
-the runner records a failure rather than a made-up score.
+the runner records a failure rather than a made-up score; and a restoration or reference
+without sound (digital silence, a constant, an isolated click: see ``require_sound``) is
+refused too, where pystoi would give 0.0 for silence and 0.53 for a constant output.
 
 pystoi's ESTOI adds noise of ``2.2e-16`` scale from numpy's *global* random generator while it
 normalises, so two calls on the same audio differ in the 16th digit. To be deterministic the
@@ -78,6 +80,10 @@ class Stoi(PairwiseMetric):
     sample_rate = SAMPLE_RATE
     outputs = ("stoi",)
     min_duration = MIN_SECONDS
+    #: STOI correlates 384-ms band envelopes; for silence, a constant (no energy in any
+    #: one-third-octave band) or a click those are zero, and pystoi's normalisation turns 0/0
+    #: into 0 or into amplified rounding noise (a DC output scored 0.53).
+    needs_sound = True
     #: Whether to compute the extended measure (ESTOI) instead.
     extended: ClassVar[bool] = False
 

@@ -232,7 +232,10 @@ class FakeRecognizer:
 
 
 def _tone(value: float) -> Audio:
-    return Audio(np.full(1600, value, np.float32), 16000)
+    """0.2 s of a 440-Hz tone of amplitude ``value``: distinct audio per value, with sound (a
+    constant would be refused as a reference to transcribe)."""
+    t = np.arange(3200) / 16000
+    return Audio((value * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16000)
 
 
 def _metric(cls: type[Wer] | type[Cer], texts: dict[str, str], **options: str) -> Wer | Cer:

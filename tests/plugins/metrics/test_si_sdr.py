@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,7 @@ from gensr_bench.testing import (
     check_metric_conformance,
     noisy_utterance,
     tiny_utterances,
+    voiced_signal,
 )
 from gensr_bench_plugins.metrics import si_sdr as si_sdr_module
 from gensr_bench_plugins.metrics.si_sdr import SiSdr, si_sdr
@@ -148,3 +151,13 @@ def test_matches_torchmetrics(zero_mean: bool) -> None:
         torch.from_numpy(ref.copy()), torch.from_numpy(ref.copy())
     ).item()
     assert exact == pytest.approx(expected_exact, abs=0.5)
+
+
+def test_a_constant_is_defined_but_refused_with_zero_mean() -> None:
+    ref = voiced_signal(1.0).samples
+    constant = np.full_like(ref, 0.5)
+    assert math.isfinite(si_sdr(constant, ref)) and si_sdr(constant, ref) < -20
+    with pytest.raises(MetricError, match=r"silent or constant \(all-zero once its mean"):
+        si_sdr(constant, ref, zero_mean=True)
+    with pytest.raises(AudioValidationError, match=r"constant .* reference"):
+        si_sdr(ref, constant, zero_mean=True)

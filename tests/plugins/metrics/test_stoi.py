@@ -110,5 +110,5 @@ def test_silent_reference_raises() -> None:
     noisy = noisy_utterance(seconds=1.0).degraded
     assert noisy is not None
     restoration, utt = _pair(np.zeros(16000, np.float32), noisy.samples)
-    with pytest.raises(AudioValidationError, match="reference is digital silence"):
+    with pytest.raises(AudioValidationError, match="reference of 'u' is digital silence"):
         Estoi().score_batch([restoration], [utt])
