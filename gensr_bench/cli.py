@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from gensr_bench.errors import ConfigError, GensrError, UnknownNameError
+from gensr_bench.errors import ConfigError, GensrError, UnknownNameError, UnknownOptionError
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -300,7 +300,10 @@ def run(
         raise click.BadParameter(
             f"options given for metrics not in this run: {unknown}", param_hint="--metric-option"
         )
-    model_obj = _create_model(reg, model, _parse_options(model_option, "--model-option"))
+    try:
+        model_obj = _create_model(reg, model, _parse_options(model_option, "--model-option"))
+    except UnknownOptionError as exc:  # a usage error, before any work
+        raise click.BadParameter(str(exc), param_hint="--model-option") from exc
     suite_options = _parse_options(suite_option, "--suite-option")
     suite_cls = reg.suites.get(suite)
     try:
@@ -332,7 +335,10 @@ def run(
     parts = [(name, reg.suites.get(name)) for name in suite_cls.subsets] or [(suite, suite_cls)]
     for part_name, part_cls in parts:
         configured = _suite_config(suite_config, [suite, part_name])
-        suite_obj = part_cls(limit=limit, **{**configured, **suite_options})
+        try:
+            suite_obj = part_cls(limit=limit, **{**configured, **suite_options})
+        except UnknownOptionError as exc:  # a usage error
+            raise click.BadParameter(str(exc), param_hint="--suite-option") from exc
         out_dir = base_dir / part_name if suite_cls.subsets else base_dir
         _run_one(state, model, part_name, model_obj, suite_obj, metric_objs, out_dir, options, by)
 

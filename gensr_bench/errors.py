@@ -55,6 +55,10 @@ class ConfigError(GensrError):
     """A command-line value or configuration value is invalid."""
 
 
+class UnknownOptionError(ConfigError):
+    """A component was given an option it does not take (a usage error, caught before any work)."""
+
+
 class MetricError(GensrError):
     """A metric has no honest value for this input (e.g. no speech found, silent reference)."""
 

@@ -49,14 +49,14 @@ class Component(ABC):
             if unknown:
                 import difflib
 
-                from gensr_bench.errors import ConfigError
+                from gensr_bench.errors import UnknownOptionError
 
                 hints = [
                     close[0]
                     for key in unknown
                     if (close := difflib.get_close_matches(key, self.accepted_options, n=1))
                 ]
-                raise ConfigError(
+                raise UnknownOptionError(
                     f"{self.name!r} has no option {', '.join(unknown)}; "
                     f"available options: {', '.join(self.accepted_options) or '(none)'}"
                     + (f" (did you mean {', '.join(hints)}?)" if hints else "")

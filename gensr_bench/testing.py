@@ -240,10 +240,13 @@ class ToySuite(Suite):
     name = "test-toy"
     accepted_options = ("size", "seconds")
 
-    def __init__(self, limit: int | None = None, size: int = 8, seconds: float = 1.0) -> None:
-        super().__init__(limit=limit, size=size, seconds=seconds)
-        self.size = int(size)
-        self.seconds = float(seconds)
+    def __init__(self, limit: int | None = None, **options: Any) -> None:
+        # Options go through the base class, which refuses unknown ones with a clear error
+        # (keyword parameters here would raise a bare TypeError instead).
+        options = {"size": 8, "seconds": 1.0, **options}
+        super().__init__(limit=limit, **options)
+        self.size = int(options["size"])
+        self.seconds = float(options["seconds"])
 
     def iter_utterances(self) -> Iterator[Utterance]:
         for i in range(self.size):

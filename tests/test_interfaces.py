@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from gensr_bench.errors import ConfigError
+from gensr_bench.errors import ConfigError, UnknownOptionError
 from gensr_bench.interfaces import Component, Metric
 from gensr_bench.plugins import get_plugin_manager
 from gensr_bench.registry import KINDS, Registry
@@ -37,7 +37,7 @@ def test_the_registry_holds_every_kind_of_built_in_component() -> None:
 def test_every_registered_component_refuses_an_unknown_option(
     kind: str, cls: type[Component]
 ) -> None:
-    with pytest.raises(ConfigError) as raised:
+    with pytest.raises(UnknownOptionError) as raised:
         cls(bogus=1)
     message = str(raised.value)
     assert "bogus" in message and repr(cls.name) in message
@@ -121,4 +121,26 @@ def test_run_with_an_unknown_metric_option_is_a_usage_error(
     output = result.stdout + result.stderr
     assert result.exit_code == 2, output
     assert f"{metric!r} has no option {option}" in output
+    assert not (tmp_path / "run" / "run.sqlite").exists()  # refused before any work
+
+
+@pytest.mark.parametrize(
+    "flag, value, component",
+    [
+        ("--model-option", "bogus=1", "test-echo"),
+        ("--suite-option", "bogus=1", "test-toy"),
+        ("--model-option", "gain_rulez=wiener", "wiener"),
+    ],
+)
+def test_run_with_an_unknown_model_or_suite_option_is_a_usage_error(
+    tmp_path: Path, flag: str, value: str, component: str
+) -> None:
+    model = "wiener" if component == "wiener" else "test-echo"
+    args = ["--plugins-dir", str(TOY_PLUGINS), "run", "--suite", "test-toy", "--suite-option"]
+    args += ["size=2", "--model", model, "--metrics", "si-sdr", "--workers", "1"]
+    args += [flag, value, "--out", str(tmp_path / "run")]
+    result = invoke_cli(args)
+    output = result.stdout + result.stderr
+    assert result.exit_code == 2, output
+    assert value.split("=")[0] in output and component in output and flag in output
     assert not (tmp_path / "run" / "run.sqlite").exists()  # refused before any work

@@ -9,19 +9,10 @@ reference-based metric.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from gensr_bench import RestorationModel, hookimpl
-from gensr_bench.errors import AudioValidationError, ConfigError, MissingReferenceError
+from gensr_bench.errors import AudioValidationError, MissingReferenceError
 from gensr_bench.records import Restoration, Utterance
-
-
-def _refuse_options(model: str, options: dict[str, Any]) -> None:
-    if options:
-        raise ConfigError(
-            f"model {model!r} takes no options, got {', '.join(sorted(options))}; "
-            "remove them from the command line or configuration"
-        )
 
 
 class Identity(RestorationModel):
@@ -34,10 +25,6 @@ class Identity(RestorationModel):
     version = "1"
     paradigm = "dsp"
     sample_rate = 16000
-
-    def __init__(self, **options: Any) -> None:
-        _refuse_options(self.name, options)
-        super().__init__(**options)
 
     def restore(self, batch: Sequence[Utterance], seed: int) -> list[Restoration]:
         out = []
@@ -63,10 +50,6 @@ class Oracle(RestorationModel):
     version = "1"
     paradigm = "dsp"
     sample_rate = 16000
-
-    def __init__(self, **options: Any) -> None:
-        _refuse_options(self.name, options)
-        super().__init__(**options)
 
     def restore(self, batch: Sequence[Utterance], seed: int) -> list[Restoration]:
         out = []

@@ -34,7 +34,7 @@ import numpy.typing as npt
 
 from gensr_bench import RestorationModel, hookimpl
 from gensr_bench.audio import validate
-from gensr_bench.errors import AudioValidationError, ConfigError
+from gensr_bench.errors import AudioValidationError, ConfigError, UnknownOptionError
 from gensr_bench.records import Audio, Restoration, Utterance
 
 FloatArray = npt.NDArray[np.float64]
@@ -76,7 +76,7 @@ class WienerSettings:
             for key in unknown:
                 close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
                 hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-            raise ConfigError(
+            raise UnknownOptionError(
                 f"unknown option(s) for model 'wiener': {', '.join(hints)}; "
                 f"available: {', '.join(known)}"
             )
