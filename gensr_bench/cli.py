@@ -11,7 +11,13 @@ from typing import Any
 
 import click
 
-from gensr_bench.errors import ConfigError, GensrError, UnknownNameError, UnknownOptionError
+from gensr_bench.errors import (
+    ConfigError,
+    GensrError,
+    UnknownNameError,
+    UnknownOptionError,
+    is_disk_full,
+)
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -1211,6 +1217,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except click.Abort:
         click.echo("aborted", err=True)
+        return EXIT_ERROR
+    except Exception as exc:
+        # The run store, cache, exports and saved audio raise DiskFullError themselves; this
+        # catches a full disk under any other writer (leaderboard files, pairs, training state)
+        # so that it too is one line instead of a traceback. Anything else is a bug: re-raised.
+        if not is_disk_full(exc):
+            raise
+        where = getattr(exc, "filename", None) or "a file"
+        detail = getattr(exc, "strerror", None) or str(exc)
+        click.echo(
+            f"error: cannot write {where}: the disk is full ({detail}); free some space and rerun "
+            "the command (run and align continue what they saved with --resume)",
+            err=True,
+        )
         return EXIT_ERROR
     return result if isinstance(result, int) else 0
 

@@ -591,3 +591,21 @@ def test_without_chromium_the_browser_helper_says_how_to_install_it(
     message = str(info.value)
     assert "chromedriver: not found" in message
     assert "apt-get install -y chromium chromium-driver" in message
+
+
+def test_a_full_disk_while_building_the_site_is_one_error_line(
+    results: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """Writers without their own disk-full handling still end in one line, not a traceback."""
+    import errno
+
+    def full(self: Path, *args: Any, **kwargs: Any) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device", str(self))
+
+    monkeypatch.setattr(Path, "write_text", full)
+    code = cli("leaderboard", "build", "--out", str(tmp_path / "site"), "--results", str(results))
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "the disk is full" in err and "index.html" in err and "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "No space left on device" in errors[0], err
