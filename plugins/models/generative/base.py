@@ -209,12 +209,15 @@ class GenerativeModel(RestorationModel, AlignablePolicy):
     def _restore_one(
         self, samples: np.ndarray, seed: int, settings: Mapping[str, Any]
     ) -> np.ndarray:
+        """One output, computed in ``ft.SAMPLING_DTYPE`` from the features to the waveform,
+        so that x86 CPUs with other vector units give the same samples (features module)."""
         assert self.net is not None
-        prepared = ft.prepare(samples)
-        cond = self.net.tokenizer.normalise(prepared.logmag)[None]
-        generator = torch.Generator().manual_seed(seed)
-        frames = self.net.generate(cond, generator, settings)[0]
-        logmag = self.net.tokenizer.denormalise(frames)
+        prepared = ft.prepare(samples, ft.SAMPLING_DTYPE)
+        with in_precision(self.net, ft.SAMPLING_DTYPE):
+            cond = self.net.tokenizer.normalise(prepared.logmag)[None]
+            generator = torch.Generator().manual_seed(seed)
+            frames = self.net.generate(cond, generator, settings)[0]
+            logmag = self.net.tokenizer.denormalise(frames)
         return ft.synthesise(logmag, prepared, self.gl_iterations, self.smooth)
 
     def restore(self, batch: Sequence[Utterance], seed: int) -> list[Restoration]:
@@ -467,9 +470,29 @@ def sample_tokens(
         probs = torch.softmax(values, dim=-1)
         drop = (probs.cumsum(-1) - probs) >= top_p
         values = values.masked_fill(drop, float("-inf"))
-    uniform = torch.rand(values.shape, generator=generator).clamp_(1e-10, 1.0)
+    # Drawn in float32 (exact on every CPU), the Gumbel noise computed in the logits' precision.
+    uniform = torch.rand(values.shape, generator=generator).to(values.dtype).clamp_(1e-10, 1.0)
     pick = (values - torch.log(-torch.log(uniform))).argmax(-1, keepdim=True)
     return order.gather(-1, pick)[..., 0]
+
+
+class in_precision:  # lowercase: used like torch.no_grad
+    """Run a module with its floating-point parameters and buffers in ``dtype``, and convert
+    them back afterwards. float32 -> float64 -> float32 is exact, and ``Module.to`` keeps the
+    parameter objects, so an optimiser holding them (alignment) is unaffected."""
+
+    def __init__(self, module: nn.Module, dtype: torch.dtype) -> None:
+        self.module = module
+        self.dtype = dtype
+        self.previous = next(
+            (p.dtype for p in module.parameters() if p.is_floating_point()), torch.float32
+        )
+
+    def __enter__(self) -> None:
+        self.module.to(self.dtype)
+
+    def __exit__(self, *exc: object) -> None:
+        self.module.to(self.previous)
 
 
 class eval_mode:  # lowercase: used like torch.no_grad

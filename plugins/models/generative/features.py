@@ -9,6 +9,12 @@ No pretrained vocoder exists offline, so waveforms are synthesised from a predic
 with the *degraded input's phase* as the start of a few Griffin-Lim iterations: measured on
 espeak speech, clean magnitude + degraded phase + 10 iterations keeps DNSMOS OVRL and ESTOI
 at the clean level (issue 5 of the tracker).
+
+Restoration computes every step in float64 (``SAMPLING_DTYPE``): the float32 kernels of MKL,
+oneDNN and torch round differently on different x86 CPUs (AVX2 or AVX-512 code paths), and
+Griffin-Lim amplifies those differences a hundredfold, so float32 outputs of one checkpoint,
+input and seed differed by ~1e-5 between CPUs (issue 19; benchmarks/reproducibility). Training
+keeps float32.
 """
 
 from __future__ import annotations
@@ -31,23 +37,27 @@ GL_ITERATIONS = 10
 #: frames before synthesis (1: none). Frame-wise sampling leaves frame-to-frame jitter that
 #: overlap-add renders as musical noise; see :func:`smooth_time`.
 SMOOTH_FRAMES = 9
+#: The precision of restoration (features, network, synthesis); see the module docstring.
+SAMPLING_DTYPE = torch.float64
 
 
-def _window() -> torch.Tensor:
-    return torch.hann_window(N_FFT, dtype=torch.float32)
+def _window(dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    return torch.hann_window(N_FFT, dtype=dtype)
 
 
 def stft(wave: torch.Tensor) -> torch.Tensor:
-    """Complex STFT ``[..., frames, bins]`` of ``wave [..., samples]``."""
+    """Complex STFT ``[..., frames, bins]`` of ``wave [..., samples]`` (in its precision)."""
+    window = _window(wave.dtype)
     spec = torch.stft(
-        wave, N_FFT, HOP, window=_window(), center=True, return_complex=True, pad_mode="reflect"
+        wave, N_FFT, HOP, window=window, center=True, return_complex=True, pad_mode="reflect"
     )
     return spec.transpose(-1, -2)
 
 
 def istft(spec: torch.Tensor, length: int) -> torch.Tensor:
     """Inverse of :func:`stft`."""
-    return torch.istft(spec.transpose(-1, -2), N_FFT, HOP, window=_window(), length=length)
+    window = _window(spec.real.dtype)
+    return torch.istft(spec.transpose(-1, -2), N_FFT, HOP, window=window, length=length)
 
 
 def log_magnitude(spec: torch.Tensor) -> torch.Tensor:
@@ -79,10 +89,14 @@ def level_gain(samples: npt.NDArray[np.floating], target_dbfs: float = TARGET_DB
     return 10 ** (target_dbfs / 20) / rms
 
 
-def prepare(samples: npt.NDArray[np.floating]) -> Prepared:
-    """Scale ``samples`` (16 kHz mono) to the working level and take its STFT."""
+def prepare(samples: npt.NDArray[np.floating], dtype: torch.dtype = torch.float32) -> Prepared:
+    """Scale ``samples`` (16 kHz mono) to the working level and take its STFT in ``dtype``
+    (float32 for training, ``SAMPLING_DTYPE`` for restoration)."""
     gain = level_gain(samples)
-    wave = torch.from_numpy(np.asarray(samples, dtype=np.float32) * gain)
+    if dtype == torch.float32:
+        wave = torch.from_numpy(np.asarray(samples, dtype=np.float32) * gain)
+    else:
+        wave = torch.from_numpy(np.asarray(samples, dtype=np.float64) * gain).to(dtype)
     return Prepared(wave, stft(wave), gain)
 
 
@@ -128,12 +142,17 @@ def synthesise(
     iterations: int = GL_ITERATIONS,
     smooth: int = 1,
 ) -> npt.NDArray[np.float32]:
-    """Waveform at the input's original level from predicted log-magnitude frames.
+    """Waveform (float32) at the input's original level from predicted log-magnitude frames.
 
-    ``smooth`` frames of :func:`smooth_time` are applied first (1: none).
+    ``smooth`` frames of :func:`smooth_time` are applied first (1: none). Synthesis runs in
+    the precision of ``prepared`` and rounds to float32 only at the end.
     """
     frames = min(logmag.shape[0], prepared.spec.shape[0])
-    magnitude = torch.exp(smooth_time(logmag[:frames].float(), smooth))
+    dtype = prepared.wave.dtype
+    magnitude = torch.exp(smooth_time(logmag[:frames].to(dtype), smooth))
     wave = griffin_lim(magnitude, prepared.spec[:frames], len(prepared.wave), iterations)
-    out = wave.numpy().astype(np.float32) / prepared.gain
+    if dtype == torch.float32:
+        out = wave.numpy().astype(np.float32) / prepared.gain
+    else:
+        out = wave.numpy() / prepared.gain
     return np.asarray(out, dtype=np.float32)

@@ -46,6 +46,12 @@ class FMNet(FrameNet):
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
+    def condition(
+        self, y: torch.Tensor, valid: torch.Tensor, use_cond: torch.Tensor
+    ) -> torch.Tensor:
+        """The encoded condition ``[B, T, D]``; ``use_cond [B]`` False puts the null there."""
+        return torch.where(use_cond[:, None, None], self.cond(y, valid), self.null)
+
     def predict_clean(
         self,
         x_t: torch.Tensor,
@@ -53,9 +59,14 @@ class FMNet(FrameNet):
         y: torch.Tensor,
         valid: torch.Tensor,
         use_cond: torch.Tensor,
+        encoded: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``x1_hat [B, T, bins]``; ``use_cond [B]`` False replaces the condition by a null."""
-        c = torch.where(use_cond[:, None, None], self.cond(y, valid), self.null)
+        """``x1_hat [B, T, bins]``; ``use_cond [B]`` False replaces the condition by a null.
+
+        ``encoded``: ``condition(y, valid, use_cond)`` when the caller already has it (the
+        sampler encodes the condition once, not at every step).
+        """
+        c = self.condition(y, valid, use_cond) if encoded is None else encoded
         temb = self.time(time_embedding(t, self.cfg.d_model))[:, None]
         h = self.body(self.inp(x_t) + c + temb, key_padding=~valid)
         return y + self.head(h)
@@ -110,13 +121,17 @@ class FMNet(FrameNet):
         steps = int(settings.get("steps", 20))
         scale = float(settings.get("cfg_scale", 1.0))
         valid = torch.ones(b, t, dtype=torch.bool)
-        x = cond + self.sigma * torch.randn(cond.shape, generator=generator)
+        # In float64 torch draws normals with scalar code, the same on every CPU (float32 draws
+        # take an AVX2 path where the CPU has one).
+        x = cond + self.sigma * torch.randn(cond.shape, generator=generator, dtype=cond.dtype)
         on = torch.ones(b, dtype=torch.bool)
+        with_cond = self.condition(cond, valid, on)
+        without = self.condition(cond, valid, ~on) if scale != 1.0 else with_cond
         for k in range(steps):
-            tk = torch.full((b,), k / steps)
-            x1_hat = self.predict_clean(x, tk, cond, valid, on)
+            tk = torch.full((b,), k / steps, dtype=cond.dtype)
+            x1_hat = self.predict_clean(x, tk, cond, valid, on, with_cond)
             if scale != 1.0:
-                x1_uncond = self.predict_clean(x, tk, cond, valid, ~on)
+                x1_uncond = self.predict_clean(x, tk, cond, valid, ~on, without)
                 x1_hat = x1_uncond + scale * (x1_hat - x1_uncond)
             v = (x1_hat - x) / (1 - tk)[:, None, None]
             x = x + v / steps

@@ -34,11 +34,22 @@ class MGMNet(FrameNet):
         self.head = nn.Linear(cfg.d_model, bins * levels)
 
     def forward(
-        self, cond: torch.Tensor, tokens: torch.Tensor, masked: torch.Tensor, valid: torch.Tensor
+        self,
+        cond: torch.Tensor,
+        tokens: torch.Tensor,
+        masked: torch.Tensor,
+        valid: torch.Tensor,
+        encoded: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Logits ``[B, T, bins, levels]``; ``masked [B, T, bins]`` hides those tokens."""
+        """Logits ``[B, T, bins, levels]``; ``masked [B, T, bins]`` hides those tokens.
+
+        ``encoded``: ``self.cond(cond, valid)`` when the caller already has it (the sampler
+        encodes the condition once, not at every step).
+        """
         values = self.tokenizer.decode(tokens) * (~masked)
-        x = self.cond(cond, valid) + self.inp(torch.cat([values, masked.float()], dim=-1))
+        flags = masked.to(values.dtype)
+        c = self.cond(cond, valid) if encoded is None else encoded
+        x = c + self.inp(torch.cat([values, flags], dim=-1))
         h = self.body(x, key_padding=~valid)
         b, t, _ = h.shape
         return self.head(h).view(b, t, self.tokenizer.n_bins, self.tokenizer.levels)
@@ -72,8 +83,9 @@ class MGMNet(FrameNet):
         tokens = torch.zeros(b, t, bins, dtype=torch.long)
         masked = torch.ones(b, t, bins, dtype=torch.bool)
         total = t * bins
+        encoded = self.cond(cond, valid)
         for k in range(steps):
-            logits = self(cond, tokens, masked, valid)[masked]  # [N masked, levels]
+            logits = self(cond, tokens, masked, valid, encoded)[masked]  # [N masked, levels]
             drawn = sample_tokens(
                 logits,
                 generator,
@@ -89,7 +101,7 @@ class MGMNet(FrameNet):
                 break
             # Keep the most confident new tokens; the least confident stay masked (a token
             # fixed in an earlier step is never masked again).
-            confidence = torch.full(masked.shape, math.inf)
+            confidence = torch.full(masked.shape, math.inf, dtype=logp.dtype)
             confidence[masked] = logp
             flat = confidence.reshape(b, -1)
             threshold = torch.kthvalue(flat, remaining, dim=-1).values

@@ -131,10 +131,13 @@ class ConditionEncoder(nn.Module):
 
 
 def time_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
-    """Sinusoidal embedding ``[B, dim]`` of flow times ``t [B]`` in [0, 1]."""
+    """Sinusoidal embedding ``[B, dim]`` of flow times ``t [B]`` in [0, 1], in the precision
+    of ``t`` (float32 for any other dtype)."""
     half = dim // 2
-    freqs = torch.exp(-math.log(1000.0) * torch.arange(half, device=t.device) / half)
-    angles = t[:, None].float() * 100.0 * freqs[None, :]
+    dtype = t.dtype if t.dtype == torch.float64 else torch.float32
+    steps = torch.arange(half, device=t.device, dtype=dtype)
+    freqs = torch.exp(-math.log(1000.0) * steps / half)
+    angles = t[:, None].to(dtype) * 100.0 * freqs[None, :]
     return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
 
 
