@@ -145,6 +145,10 @@ class RestorationModel(Component):
 
     paradigm: ClassVar[str] = "dsp"
     sample_rate: ClassVar[int] = 16000
+    #: The largest absolute difference of output samples expected between two x86 CPUs for the
+    #: same checkpoint, input and seed; None when not declared. Provenance records it, and
+    #: ``check`` shows it when a baseline and a candidate ran on different CPUs.
+    waveform_tolerance: ClassVar[float | None] = None
 
     def setup(self) -> None:
         """Load weights once per worker. Called before the first ``restore``."""

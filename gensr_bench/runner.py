@@ -701,6 +701,63 @@ def git_commit() -> dict[str, Any] | None:
     return {"commit": commit, "dirty": bool(dirty)}
 
 
+#: The x86 instruction-set flags (of /proc/cpuinfo) that decide which numeric kernels MKL,
+#: oneDNN and torch run, and so how float results round: provenance records the ones present.
+NUMERIC_CPU_FLAGS = (
+    "sse4_1",
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "avx_vnni",
+    "avx512f",
+    "avx512dq",
+    "avx512cd",
+    "avx512bw",
+    "avx512vl",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+)
+
+
+def cpu_info(cpuinfo: str | None = None) -> dict[str, Any]:
+    """The CPU model, its numeric instruction-set flags (sorted; ``NUMERIC_CPU_FLAGS`` and
+    every ``amx_*``; empty where ``/proc/cpuinfo`` cannot be read) and the vector code path
+    torch chose (``None`` when torch is not loaded: it is not imported just for this).
+
+    ``cpuinfo``: the text of ``/proc/cpuinfo`` (read from there by default).
+    """
+    import platform
+    import sys
+
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
+        except OSError:
+            cpuinfo = ""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() not in fields:  # the first processor speaks for all
+            fields[key.strip()] = value.strip()
+    present = set(fields.get("flags", "").split())
+    flags = sorted(f for f in present if f in NUMERIC_CPU_FLAGS or f.startswith("amx_"))
+    torch = sys.modules.get("torch")
+    capability = None
+    if torch is not None:
+        try:
+            capability = str(torch.backends.cpu.get_cpu_capability())
+        except (AttributeError, RuntimeError):  # a torch without it, or one half-imported
+            capability = None
+    return {
+        "model": fields.get("model name") or platform.processor() or None,
+        "flags": flags,
+        "torch_capability": capability,
+    }
+
+
 def collect_provenance(
     pm: Any, model: RestorationModel, suite: Suite, metrics: Sequence[Metric], seed: int
 ) -> dict[str, Any]:
@@ -722,6 +779,7 @@ def collect_provenance(
                 "version": model.version,
                 "paradigm": model.paradigm,
                 "class": f"{type(model).__module__}.{type(model).__qualname__}",
+                "waveform_tolerance": model.waveform_tolerance,
             },
             "suite": {
                 "name": suite.name,
@@ -746,6 +804,7 @@ def collect_provenance(
             "platform": platform.platform(),
             "python": platform.python_version(),
             "cpu_count": os.cpu_count(),
+            "cpu": cpu_info(),
         },
     }
 
