@@ -6,11 +6,12 @@
 Each setting runs in a fresh process with some of the instruction sets the numeric libraries
 may use switched off (``ATEN_CPU_CAPABILITY`` for torch's vectorised kernels,
 ``ONEDNN_MAX_CPU_ISA`` for oneDNN's convolutions, ``MKL_ENABLE_INSTRUCTIONS`` / ``MKL_CBWR``
-for MKL's GEMM and FFT), as a machine without them would run. The process restores the first
-``--limit`` utterances of ``synth-gsr`` with each model and saves the intermediate tensors of
-every stage (random draws, network output of each sampling step, final frames, Griffin-Lim
-input and output, waveform). The script then prints, per model and stage, the largest
-absolute difference from the unrestricted setting.
+for MKL's GEMM and FFT, ``OMP_NUM_THREADS`` for a machine with fewer cores), as such a machine
+would run. The process restores the first ``--limit`` utterances of ``synth-gsr`` with each
+model (the generative ones in ``--dtype``; float32 is the code before issue 19) and saves the
+intermediate tensors of every stage (random draws, network output of each sampling step, final
+frames, Griffin-Lim input and output, waveform). The script then prints, per model and stage,
+the largest absolute difference from the unrestricted setting.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ SETTINGS: dict[str, dict[str, str]] = {
 }
 
 
-def capture(model_name: str, limit: int, options: dict[str, Any]) -> dict[str, Any]:
+def capture(model_name: str, limit: int, options: dict[str, Any], dtype: str) -> dict[str, Any]:
     """Restore the first ``limit`` synth-gsr utterances, recording every stage's tensors."""
     import numpy as np
     import torch
@@ -52,6 +53,7 @@ def capture(model_name: str, limit: int, options: dict[str, Any]) -> dict[str, A
     from gensr_bench.registry import Registries
     from gensr_bench_plugins.models.generative import features as ft
 
+    ft.SAMPLING_DTYPE = getattr(torch, dtype)
     registries = Registries.from_plugins(get_plugin_manager())
     suite = registries.suites.create("synth-gsr", limit=limit)
     model = registries.models.create(model_name, **options)
@@ -68,12 +70,15 @@ def capture(model_name: str, limit: int, options: dict[str, Any]) -> dict[str, A
         model.setup()
     net = getattr(model, "net", None)
     if net is not None:
-        # Record the network's output at each call (one per Euler / MaskGIT step, one per
-        # frame for AR) and the frames the sampler returns.
+        # Record the network's output at its first and last call (Euler / MaskGIT step, or
+        # AR frame; all of them would take gigabytes for MGM) and the frames it returns.
+        last: list[Any] = []
+
         def hook(_module: Any, _inputs: Any, output: Any) -> None:
             nonlocal net_step
-            if net_step < 40:  # the first AR frames suffice; every FM/MGM step is kept
-                keep(f"net_out[{net_step:02d}]", output)
+            if net_step == 0:
+                keep("net_out[first step]", output)
+            last[:] = [output]
             net_step += 1
 
         net.head.register_forward_hook(hook)
@@ -88,6 +93,7 @@ def capture(model_name: str, limit: int, options: dict[str, Any]) -> dict[str, A
             )
             generator.set_state(state)
             frames = generate(cond, generator, settings)
+            keep("net_out[last step]", last[0])
             keep("frames", frames)
             return frames
 
@@ -121,7 +127,7 @@ def worker(args: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     options = json.loads(args.options)
     for name in args.models.split(","):
-        result = capture(name, args.limit, options)
+        result = capture(name, args.limit, options, args.dtype)
         arrays = {
             f"{stage}|{i}": value
             for stage, values in result["stages"].items()
@@ -149,6 +155,7 @@ def score(root: Path, settings: list[str], model: str, limit: int) -> dict[str, 
     the first setting's (the scale at which a leaderboard entry would notice)."""
     import numpy as np
 
+    from gensr_bench.audio import limit_peak
     from gensr_bench.plugins import get_plugin_manager
     from gensr_bench.records import Audio, Restoration
     from gensr_bench.registry import Registries
@@ -159,9 +166,11 @@ def score(root: Path, settings: list[str], model: str, limit: int) -> dict[str, 
     scores: dict[str, list[dict[str, float]]] = {}
     for setting in settings:
         with np.load(root / setting / f"{model}.npz") as data:
+            # As the runner scores: an output beyond full scale is scaled to a peak of 1.
+            waves = [data[f"waveform|{i}"].astype(np.float32) for i in range(len(utterances))]
             outputs = [
-                Restoration(u.id, Audio(data[f"waveform|{i}"].astype(np.float32), 16000), model, 0)
-                for i, u in enumerate(utterances)
+                Restoration(u.id, limit_peak(Audio(wave, 16000))[0], model, 0)
+                for u, wave in zip(utterances, waves, strict=True)
             ]
         rows: list[dict[str, float]] = [{} for _ in utterances]
         for metric in metrics:
@@ -195,6 +204,11 @@ def main() -> None:
     parser.add_argument("--settings", default=",".join(SETTINGS))
     parser.add_argument("--options", default="{}", help="model options (JSON)")
     parser.add_argument("--out", default="/tmp/gensr-repro")
+    parser.add_argument(
+        "--dtype",
+        default="float64",
+        help="features.SAMPLING_DTYPE of the generative models (float32: the code before)",
+    )
     parser.add_argument("--score", action="store_true", help="also score DNSMOS and ESTOI")
     parser.add_argument("--reuse", action="store_true", help="compare saved runs only")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -207,7 +221,7 @@ def main() -> None:
     for setting in [] if args.reuse else names:
         env = {**os.environ, **SETTINGS[setting]}
         cmd = [sys.executable, __file__, "--worker", "--models", args.models]
-        cmd += ["--limit", str(args.limit), "--options", args.options]
+        cmd += ["--limit", str(args.limit), "--options", args.options, "--dtype", args.dtype]
         subprocess.run([*cmd, "--out", str(root / setting)], env=env, check=True)
     models = args.models.split(",")
     report: dict[str, Any] = {}
