@@ -125,21 +125,7 @@ def test_unknown_names_exit_2_with_suggestions(capsys, cache_env):
 
 
 def test_existing_run_is_not_overwritten_without_a_flag(tmp_path, capsys, cache_env):
-    args = [
-        "--plugins-dir",
-        str(TOY_PLUGINS),
-        "run",
-        "--model",
-        "test-echo",
-        "--suite",
-        "test-toy",
-        "--metrics",
-        "test-level",
-        "--workers",
-        "1",
-        "--out",
-        str(tmp_path / "r"),
-    ]
+    args = _toy_run_args(tmp_path / "r")
     assert main(args) == 0
     assert main(args) == 1
     assert "--resume" in capsys.readouterr().err
