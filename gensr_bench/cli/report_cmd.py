@@ -1,0 +1,140 @@
+"""``gensr-bench report`` and ``merge``: comparing and merging run folders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gensr_bench.cli.app import cli
+from gensr_bench.cli.runs import (
+    _direction_lookup,
+    _directions,
+    _load_run,
+    _print_breakdown,
+    _print_notes,
+    _run_label,
+)
+from gensr_bench.cli.toolkit import (
+    _fmt,
+    _State,
+    _summary_rows,
+    _table,
+    pass_state,
+)
+
+
+@cli.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--by", "by", default=None, help="Break each run down by this meta key.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option(
+    "--paired",
+    is_flag=True,
+    help="Also show each run minus the first one, per utterance, with paired-bootstrap CIs.",
+)
+@pass_state
+def report(
+    state: _State, run_dirs: tuple[str, ...], by: str | None, fmt: str, paired: bool
+) -> None:
+    """Show saved runs side by side: per metric the mean, 95% CI and n scored / n total.
+
+    RUN_DIRS are run folders or leaderboard entries (``leaderboard/results/*.json``).
+
+    With ``--paired`` the first run is the baseline: for every other run and metric, the mean
+    per-utterance difference (run - baseline) with its paired-bootstrap 95% CI; ``*`` marks an
+    interval that excludes zero.
+    """
+    from gensr_bench.stats import paired_difference, summarise
+
+    columns = []
+    all_names: list[str] = []
+    for run_dir in run_dirs:
+        config, outputs = _load_run(Path(run_dir))
+        names = list(dict.fromkeys(name for o in outputs for name in o.scores))
+        directions = _directions(config, state)
+        summaries = {s.output: s for s in summarise(outputs, names, _direction_lookup(directions))}
+        columns.append((run_dir, config, summaries, outputs))
+        all_names.extend(n for n in names if n not in all_names)
+    if paired and len(columns) < 2:
+        raise click.UsageError("--paired needs at least two runs: the baseline first")
+    differences = {
+        d: {n: paired_difference(outs, columns[0][3], n) for n in all_names}
+        for d, _, _, outs in (columns[1:] if paired else [])
+    }
+    if fmt == "json":
+        from dataclasses import asdict
+
+        doc: dict[str, Any] = {
+            d: {n: asdict(s) for n, s in summ.items()} for d, _, summ, _ in columns
+        }
+        if paired:
+            doc = {
+                "runs": doc,
+                "baseline": columns[0][0],
+                "paired_differences": {
+                    d: {n: asdict(x) for n, x in diff.items()} for d, diff in differences.items()
+                },
+            }
+        click.echo(json.dumps(doc, indent=2))
+        return
+    rows = []
+    for name in all_names:
+        row = [name]
+        for _, _, summaries, _ in columns:
+            s = summaries.get(name)
+            row.append(
+                "—"
+                if s is None or s.mean is None
+                else f"{_fmt(s.mean)} [{_fmt(s.ci_low)}, {_fmt(s.ci_high)}] "
+                f"{s.n_scored}/{s.n_total}"
+            )
+        rows.append(row)
+    headers = ["metric"] + [f"{_run_label(c)}\n{d}" for d, c, _, _ in columns]
+    click.echo(_table(rows, headers))
+    if paired:
+        click.echo(f"\npaired differences (run - {columns[0][0]}), 95% CI, n paired:")
+        diff_rows = []
+        for name in all_names:
+            row = [name]
+            for diff in differences.values():
+                x = diff[name]
+                row.append(
+                    "—"
+                    if x.mean is None
+                    else f"{x.mean:+.3f} [{x.ci_low:+.3f}, {x.ci_high:+.3f}]"
+                    f"{'*' if x.significant else ''} {x.n_paired}"
+                )
+            diff_rows.append(row)
+        click.echo(_table(diff_rows, ["metric"] + [f"{d}" for d in differences]))
+    for run_dir in run_dirs:
+        if by:
+            click.echo(f"\n{run_dir}")
+            _print_breakdown(Path(run_dir), by)
+
+
+@cli.command()
+@click.argument("shard_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False), help="Folder of the merged run."
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing run in --out.")
+@click.option(
+    "--by", "by", default=None, help="Also break results down by this meta key, e.g. degradation."
+)
+def merge(shard_dirs: tuple[str, ...], out: str, overwrite: bool, by: str | None) -> None:
+    """Join the finished shards of one `run --shard I/N` into a single run in --out.
+
+    The merged run has the scores, summary and configuration that one unsharded run of the
+    same command gives; report, check and leaderboard add read it like any run.
+    """
+    from gensr_bench.runner import merge_runs
+
+    result = merge_runs(shard_dirs, out, overwrite=overwrite)
+    out_dir = Path(out)
+    click.echo(f"merged {len(shard_dirs)} shards: {result.n_utterances} utterances ({out_dir})")
+    click.echo(_table(_summary_rows(result.summaries), ["metric", "mean", "95% CI", "scored"]))
+    _print_breakdown(out_dir, by)
+    _print_notes(out_dir)

@@ -1,0 +1,239 @@
+"""``gensr-bench run``: one model on one suite, scored and stored."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gensr_bench.cli.app import cli
+from gensr_bench.cli.runs import _print_breakdown, _print_ignored, _print_notes
+from gensr_bench.cli.toolkit import (
+    SEED,
+    _metric_options,
+    _parse_options,
+    _State,
+    _suite_config,
+    _summary_rows,
+    _table,
+    backend_options,
+    make_backend,
+    pass_state,
+)
+from gensr_bench.errors import (
+    ConfigError,
+    UnknownOptionError,
+)
+
+
+@cli.command()
+@click.option("--model", required=True, help="Registered model name (see `ls models`).")
+@click.option("--suite", required=True, help="Registered suite name (see `ls suites`).")
+@click.option(
+    "--metrics",
+    default=None,
+    help="Comma-separated metric or output names; default: all default metrics.",
+)
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=None, help="Use the first N utterances."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes, each loading every metric once (default: number of cores).",
+)
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option(
+    "--out", type=click.Path(file_okay=False), default=None, help="Run folder [runs/MODEL--SUITE]."
+)
+@click.option("--seed", type=SEED, default=0, show_default=True)
+@click.option(
+    "--by", "by", default=None, help="Also break results down by this meta key, e.g. degradation."
+)
+@click.option(
+    "--resume", is_flag=True, help="Continue the run in --out, skipping finished utterances."
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing run in --out.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the score cache.")
+@click.option("--save-audio", is_flag=True, help="Keep every scored output as OUT/audio/<id>.wav.")
+@click.option("--model-option", multiple=True, metavar="KEY=VALUE", help="Option for the model.")
+@click.option("--suite-option", multiple=True, metavar="KEY=VALUE", help="Option for the suite.")
+@click.option(
+    "--suite-config",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="TOML/JSON file of per-suite options, e.g. [dns] root = '/data/DNS-Challenge'.",
+)
+@click.option(
+    "--metric-option", multiple=True, metavar="METRIC.KEY=VALUE", help="Option for one metric."
+)
+@backend_options
+@click.option(
+    "--shard",
+    default=None,
+    metavar="I/N",
+    help="Run only shard I of N (utterances at positions p with p %% N == I), for job arrays; "
+    "join the N finished shards with `gensr-bench merge`.",
+)
+@pass_state
+def run(
+    state: _State,
+    model: str,
+    suite: str,
+    metrics: str | None,
+    limit: int | None,
+    workers: int | None,
+    batch_size: int,
+    out: str | None,
+    seed: int,
+    by: str | None,
+    resume: bool,
+    overwrite: bool,
+    no_cache: bool,
+    save_audio: bool,
+    model_option: tuple[str, ...],
+    suite_option: tuple[str, ...],
+    suite_config: str | None,
+    metric_option: tuple[str, ...],
+    backend: str,
+    backend_option: tuple[str, ...],
+    shard: str | None,
+) -> None:
+    """Restore every utterance of SUITE with MODEL and score it with every metric."""
+    from gensr_bench.plugins import plugin_dirs_from_env
+    from gensr_bench.runner import RunOptions, parse_shard
+
+    if resume and overwrite:
+        raise click.UsageError(
+            "--resume and --overwrite contradict each other: --resume continues the run in "
+            "--out, --overwrite replaces it; pass one of them"
+        )
+    metric_names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else []
+    if metrics is not None and not metric_names:
+        raise click.BadParameter(
+            f"names no metric ({metrics!r}); pass comma-separated metric names (see "
+            "`gensr-bench ls metrics`), or leave --metrics out for every default metric",
+            param_hint="--metrics",
+        )
+    reg = state.registries
+    metric_classes = reg.resolve_metrics(metric_names or None)
+    per_metric = _metric_options(metric_option)
+    unknown = sorted(set(per_metric) - {m.name for m in metric_classes})
+    if unknown:
+        raise click.BadParameter(
+            f"options given for metrics not in this run: {unknown}", param_hint="--metric-option"
+        )
+    try:
+        model_obj = _create_model(reg, model, _parse_options(model_option, "--model-option"))
+    except UnknownOptionError as exc:  # a usage error, before any work
+        raise click.BadParameter(str(exc), param_hint="--model-option") from exc
+    suite_options = _parse_options(suite_option, "--suite-option")
+    suite_cls = reg.suites.get(suite)
+    try:
+        metric_objs = [cls(**per_metric.get(cls.name, {})) for cls in metric_classes]
+    except ConfigError as exc:  # an unknown or invalid option: a usage error, before any work
+        raise click.BadParameter(str(exc), param_hint="--metric-option") from exc
+    try:
+        shard_spec = parse_shard(shard) if shard is not None else None
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--shard") from exc
+    default_name = f"{Path(model).name}--{suite}"
+    if shard_spec is not None:
+        default_name += f"--shard{shard_spec[0]}of{shard_spec[1]}"
+    base_dir = Path(out) if out else Path("runs") / default_name
+    options = RunOptions(
+        seed=seed,
+        workers=workers or os.cpu_count() or 1,
+        batch_size=batch_size,
+        resume=resume,
+        overwrite=overwrite,
+        use_cache=not no_cache,
+        save_audio=save_audio,
+        # Worker processes re-import local plugin files (from --plugins-dir or the env var).
+        plugin_dirs=tuple(str(d.resolve()) for d in plugin_dirs_from_env(state.plugin_dirs)),
+        backend=make_backend(state, backend, backend_option),
+        shard=shard_spec,
+    )
+    # A suite with subsets (e.g. dns) is run and reported subset by subset.
+    parts = [(name, reg.suites.get(name)) for name in suite_cls.subsets] or [(suite, suite_cls)]
+    for part_name, part_cls in parts:
+        configured = _suite_config(suite_config, [suite, part_name])
+        try:
+            suite_obj = part_cls(limit=limit, **{**configured, **suite_options})
+        except UnknownOptionError as exc:  # a usage error
+            raise click.BadParameter(str(exc), param_hint="--suite-option") from exc
+        out_dir = base_dir / part_name if suite_cls.subsets else base_dir
+        _run_one(state, model, part_name, model_obj, suite_obj, metric_objs, out_dir, options, by)
+
+
+def _create_model(reg: Any, spec: str, options: dict[str, Any]) -> Any:
+    """A model from a registered name, or from a checkpoint folder holding ``manifest.json``.
+
+    A folder's manifest names the model class (``"model": "fm-small"``); the folder becomes
+    that model's ``checkpoint`` option.
+    """
+    folder = Path(spec)
+    if folder.is_dir():
+        manifest = folder / "manifest.json"
+        try:
+            name = json.loads(manifest.read_text())["model"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise click.BadParameter(
+                f"{folder} is a folder but not a model checkpoint: {manifest} is missing or "
+                f"names no model ({exc}); pass a registered model name or a folder written by "
+                "`gensr-bench train`",
+                param_hint="--model",
+            ) from exc
+        return reg.models.create(name, **{**options, "checkpoint": str(folder)})
+    return reg.models.create(spec, **options)
+
+
+def _run_one(
+    state: _State,
+    model: str,
+    suite: str,
+    model_obj: Any,
+    suite_obj: Any,
+    metric_objs: list[Any],
+    out_dir: Path,
+    options: Any,
+    by: str | None,
+) -> None:
+    """Run one suite with a progress bar, then print its table, breakdown and notes."""
+    from tqdm import tqdm
+
+    from gensr_bench.runner import run_suite
+
+    bar: Any = None
+    failed = 0
+
+    def on_start(total: int, done: int) -> None:
+        nonlocal bar
+        bar = tqdm(
+            total=total, initial=done, unit="utt", desc=f"{model} on {suite}", file=sys.stderr
+        )
+
+    def on_output(scored: Any) -> None:
+        nonlocal failed
+        failed += bool(scored.errors)
+        bar.update(1)
+        if failed:
+            bar.set_postfix(with_errors=failed)
+
+    try:
+        result = run_suite(
+            model_obj, suite_obj, metric_objs, out_dir, options, state.pm, on_start, on_output
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    click.echo(f"\n{model} on {suite}: {result.n_utterances} utterances ({out_dir})")
+    click.echo(_table(_summary_rows(result.summaries), ["metric", "mean", "95% CI", "scored"]))
+    _print_breakdown(out_dir, by)
+    _print_ignored("note: the suite ignored", suite_obj.ignored_files())
+    _print_notes(out_dir)
