@@ -20,7 +20,7 @@ from gensr_bench.weights import WeightFile
 if TYPE_CHECKING:
     import numpy as np
 
-    from gensr_bench.runner import BatchProcessor, Processed
+    from gensr_bench.execution import BatchProcessor, Processed
 
 PARADIGMS = ("ar", "mgm", "fm", "discriminative", "dsp")
 

@@ -27,8 +27,8 @@ from typing import Any
 
 from gensr_bench import Backend, hookimpl
 from gensr_bench.errors import ConfigError, GensrError
+from gensr_bench.execution import BatchProcessor, Processed, bounded, init_worker, worker_payload
 from gensr_bench.interfaces import Batch
-from gensr_bench.runner import BatchProcessor, Processed, bounded, init_worker, worker_payload
 
 
 class _Worker:
