@@ -1,6 +1,6 @@
 """Exceptions raised by gensr-bench library code.
 
-Library code raises subclasses of :class:`GensrError`; only ``cli.py`` turns them into
+Library code raises subclasses of :class:`GensrError`; only the ``cli`` package turns them into
 messages and exit codes. Every message says what happened, what was expected and how to fix it.
 """
 
