@@ -36,39 +36,78 @@ Generated utterances are cached, one small ``.utt`` file each (layout next to
 from __future__ import annotations
 
 import hashlib
-import json
-import math
-import os
-import struct
-import tempfile
-import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import suppress
-from dataclasses import dataclass
+from collections.abc import Sequence
 from functools import cache
-from importlib import metadata, resources
-from pathlib import Path
-from typing import Any, ClassVar
+from importlib import metadata
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from gensr_bench import Suite, hookimpl
-from gensr_bench.audio import resample
-from gensr_bench.errors import ConfigError
-from gensr_bench.records import Audio, Utterance
+from gensr_bench.records import Utterance
 
 from . import degradations as dg
 from .espeak import ESPEAK_SAMPLE_RATE, EspeakError, EspeakSession, Voice, espeak_session
+from .generated import (
+    CACHE_SUFFIX,
+    DEGRADATION_ORDER,
+    DEGRADATION_PARAMETERS,
+    LEVEL_DBFS,
+    MAX_SECONDS,
+    MIN_SECONDS,
+    NOISE_DETAILS,
+    PEAK_LIMIT,
+    RECIPES,
+    SAMPLE_RATE,
+    SPLITS,
+    GeneratedSuite,
+    Rendering,
+    SuiteSpec,
+    _sentence_file,
+    apply_chain,
+    assemble_speech,
+    cache_root,
+    decode_utterance,
+    draw_chain,
+    encode_utterance,
+    integer,
+    scale_rendering,
+    sentence_bank,
+    split_sentences,
+    talker_tracks,
+)
+
+# Names that moved to generated.py, importable from here as before.
+__all__ = [
+    "CACHE_SUFFIX",
+    "DEGRADATION_ORDER",
+    "DEGRADATION_PARAMETERS",
+    "LEVEL_DBFS",
+    "MAX_SECONDS",
+    "MIN_SECONDS",
+    "PEAK_LIMIT",
+    "RECIPES",
+    "SAMPLE_RATE",
+    "SPLITS",
+    "SUITES",
+    "Rendering",
+    "SuiteSpec",
+    "SyntheticSuite",
+    "apply_chain",
+    "cache_root",
+    "decode_utterance",
+    "draw_chain",
+    "encode_utterance",
+    "generate_utterance",
+    "render",
+    "sentence_bank",
+    "split_sentences",
+    "split_voices",
+]
 
 #: Bump on any change to generation code: it is part of every fingerprint and cache key.
 GENERATOR_VERSION = "1"
-
-SAMPLE_RATE = 16000
-MIN_SECONDS = 3.0
-MAX_SECONDS = 8.0
-PEAK_LIMIT = 0.95
-LEVEL_DBFS = (-35.0, -15.0)
 
 #: English language voices; both splits use all of them.
 ACCENTS = (
@@ -103,79 +142,8 @@ RATE_WPM = (140, 200)
 PITCH = (30, 70)
 PITCH_RANGE = (30, 80)
 
-#: Parameter ranges of the three recipes (recorded in fingerprints).
-RECIPES: dict[str, dict[str, Any]] = {
-    "gsr": {
-        "p_reverb": 0.5,
-        "p_noise": 0.75,
-        "p_clipping": 0.35,
-        "p_bandwidth": 0.5,
-        "snr_db": (-5.0, 20.0),
-        "rt60": (0.1, 1.0),
-        "drr_db": (-4.0, 8.0),
-        "clip_threshold": (0.06, 0.9),
-        "cutoff_hz": (1000, 6000),
-        "filter_order": (2, 10),
-    },
-    "dns-no-reverb": {"snr_db": (0.0, 19.0)},
-    "dns-with-reverb": {"snr_db": (0.0, 19.0), "rt60": (0.3, 1.0), "drr_db": (-4.0, 8.0)},
-}
-NOISE_DETAILS: dict[str, Any] = {
-    "hum_hz": (50.0, 60.0),
-    "hum_harmonics": (4, 12),
-    "hvac_cutoff_hz": (150, 800),
-    "hvac_modulation_hz": (0.05, 0.5),
-    "hvac_modulation_depth": (0.1, 0.5),
-    "babble_talkers": (3, 6),
-    "absorption_cutoff_hz": (2500, 7500),
-}
-#: Degradation names in the order they are listed in ``meta["degradation"]``.
-DEGRADATION_ORDER = ("noise", "reverb", "clipping", "bandwidth")
-SPLITS = ("test", "train")
-#: Degradation parameters in ``meta``: present in every utterance, ``None`` when not applied.
-DEGRADATION_PARAMETERS = (
-    "noise_type",
-    "snr_db",
-    "hum_hz",
-    "hum_harmonics",
-    "hvac_cutoff_hz",
-    "hvac_modulation_hz",
-    "hvac_modulation_depth",
-    "babble_talkers",
-    "rt60",
-    "drr_db",
-    "absorption_cutoff_hz",
-    "clip_threshold",
-    "cutoff_hz",
-    "filter_type",
-    "filter_order",
-    "zero_phase",
-)
 
-
-# ----------------------------------------------------------------------------- sentences, voices
-
-
-@cache
-def _sentence_file() -> bytes:
-    return resources.files(__package__).joinpath("sentences.txt").read_bytes()
-
-
-@cache
-def sentence_bank() -> tuple[str, ...]:
-    """Every sentence of ``sentences.txt``, in file order."""
-    lines = _sentence_file().decode("utf-8").splitlines()
-    return tuple(s.strip() for s in lines if s.strip() and not s.lstrip().startswith("#"))
-
-
-def split_sentences(split: str) -> tuple[str, ...]:
-    """The sentences of a split: every third sentence is a test sentence, the rest train."""
-    bank = sentence_bank()
-    if split == "test":
-        return bank[0::3]
-    if split == "train":
-        return tuple(s for i, s in enumerate(bank) if i % 3 != 0)
-    raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+# ----------------------------------------------------------------------------- voices
 
 
 def split_voices(split: str) -> tuple[str, ...]:
@@ -183,136 +151,15 @@ def split_voices(split: str) -> tuple[str, ...]:
     return tuple(f"{accent}+{variant}" for variant in VARIANTS[split] for accent in ACCENTS)
 
 
-# ----------------------------------------------------------------------------- generation
-
-
-@dataclass(frozen=True)
-class SuiteSpec:
-    """What determines a suite's utterances: its name, recipe, split and seed."""
-
-    name: str
-    recipe: str
-    split: str
-    seed: int = 0
-
-    def utterance_seed(self, index: int) -> int:
-        """The seed of utterance ``index``: a hash of the suite name, seed and index."""
-        digest = hashlib.sha256(f"{self.name}/{self.seed}/{index}".encode()).digest()
-        return int.from_bytes(digest[:8], "little") % 2**63
-
-
-@dataclass(frozen=True)
-class Rendering:
-    """One generated utterance before packing, with the dry speech kept for inspection.
-
-    All three signals are 16 kHz float32 and scaled by the same gain.
-    """
-
-    uid: str
-    dry: npt.NDArray[np.float32]
-    reference: npt.NDArray[np.float32]
-    degraded: npt.NDArray[np.float32]
-    transcript: str
-    meta: dict[str, Any]
-
-    def utterance(self) -> Utterance:
-        return Utterance(
-            id=self.uid,
-            degraded=Audio(self.degraded, SAMPLE_RATE),
-            reference=Audio(self.reference, SAMPLE_RATE),
-            transcript=self.transcript,
-            meta=self.meta,
-        )
-
-
-def _uniform(rng: np.random.Generator, bounds: Sequence[float], digits: int = 2) -> float:
-    return round(float(rng.uniform(bounds[0], bounds[1])), digits)
-
-
-def _integer(rng: np.random.Generator, bounds: Sequence[int]) -> int:
-    return int(rng.integers(bounds[0], bounds[1] + 1))
-
-
 def _draw_voice(rng: np.random.Generator, variants: Sequence[str]) -> Voice:
     accent = ACCENTS[int(rng.integers(len(ACCENTS)))]
     variant = variants[int(rng.integers(len(variants)))]
     return Voice(
         f"{accent}+{variant}",
-        rate=_integer(rng, RATE_WPM),
-        pitch=_integer(rng, PITCH),
-        pitch_range=_integer(rng, PITCH_RANGE),
+        rate=integer(rng, RATE_WPM),
+        pitch=integer(rng, PITCH),
+        pitch_range=integer(rng, PITCH_RANGE),
     )
-
-
-def _empty_meta() -> dict[str, Any]:
-    """Every degradation parameter, ``None`` until drawn: all utterances share one schema."""
-    return dict.fromkeys(DEGRADATION_PARAMETERS)
-
-
-def _draw_noise(rng: np.random.Generator, snr_db: Sequence[float]) -> dict[str, Any]:
-    kind = dg.NOISE_TYPES[int(rng.integers(len(dg.NOISE_TYPES)))]
-    params: dict[str, Any] = {"noise_type": kind, "snr_db": _uniform(rng, snr_db)}
-    if kind == "hum":
-        params["hum_hz"] = float(rng.choice(NOISE_DETAILS["hum_hz"]))
-        params["hum_harmonics"] = _integer(rng, NOISE_DETAILS["hum_harmonics"])
-    elif kind == "hvac":
-        params["hvac_cutoff_hz"] = float(_integer(rng, NOISE_DETAILS["hvac_cutoff_hz"]))
-        params["hvac_modulation_hz"] = _uniform(rng, NOISE_DETAILS["hvac_modulation_hz"], 3)
-        params["hvac_modulation_depth"] = _uniform(rng, NOISE_DETAILS["hvac_modulation_depth"])
-    elif kind == "babble":
-        params["babble_talkers"] = _integer(rng, NOISE_DETAILS["babble_talkers"])
-    return params
-
-
-def _draw_reverb(
-    rng: np.random.Generator, rt60: Sequence[float], drr_db: Sequence[float]
-) -> dict[str, Any]:
-    return {
-        "rt60": _uniform(rng, rt60),
-        "drr_db": _uniform(rng, drr_db, 1),
-        "absorption_cutoff_hz": float(_integer(rng, NOISE_DETAILS["absorption_cutoff_hz"])),
-    }
-
-
-def draw_chain(recipe: str, rng: np.random.Generator) -> tuple[list[str], dict[str, Any]]:
-    """The degradations of one utterance (in application order) and their parameters."""
-    ranges = RECIPES[recipe]
-    params = _empty_meta()
-    if recipe == "dns-no-reverb":
-        params.update(_draw_noise(rng, ranges["snr_db"]))
-        return ["noise"], params
-    if recipe == "dns-with-reverb":
-        params.update(_draw_reverb(rng, ranges["rt60"], ranges["drr_db"]))
-        params.update(_draw_noise(rng, ranges["snr_db"]))
-        return ["reverb", "noise"], params
-    if recipe != "gsr":
-        raise ValueError(f"unknown recipe {recipe!r}; expected one of {sorted(RECIPES)}")
-    stages = ["reverb", "noise", "clipping", "bandwidth"]
-    chosen = [stage for stage in stages if rng.random() < ranges[f"p_{stage}"]]
-    if not chosen:  # at least one degradation per utterance
-        chosen = [stages[int(rng.integers(len(stages)))]]
-    if "reverb" in chosen:
-        params.update(_draw_reverb(rng, ranges["rt60"], ranges["drr_db"]))
-    if "noise" in chosen:
-        params.update(_draw_noise(rng, ranges["snr_db"]))
-    if "clipping" in chosen:
-        params["clip_threshold"] = _uniform(rng, ranges["clip_threshold"], 3)
-    if "bandwidth" in chosen:
-        params["cutoff_hz"] = float(_integer(rng, ranges["cutoff_hz"]))
-        params["filter_type"] = dg.FILTER_TYPES[int(rng.integers(len(dg.FILTER_TYPES)))]
-        params["filter_order"] = _integer(rng, ranges["filter_order"])
-        params["zero_phase"] = bool(rng.random() < 0.5)
-    return chosen, params
-
-
-def _trim_silence(samples: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """Drop espeak's leading and trailing silence, keeping 10 ms before and 40 ms after."""
-    loud = np.nonzero(np.abs(samples) > 1e-3)[0]
-    if len(loud) == 0:
-        return samples[:0]
-    start = max(0, int(loud[0]) - int(0.010 * ESPEAK_SAMPLE_RATE))
-    stop = min(len(samples), int(loud[-1]) + int(0.040 * ESPEAK_SAMPLE_RATE))
-    return samples[start:stop]
 
 
 def _speak(
@@ -322,40 +169,15 @@ def _speak(
     rng: np.random.Generator,
 ) -> tuple[npt.NDArray[np.float32], list[str]]:
     """Sentences read by ``voice`` with short pauses, 3-8 s at 16 kHz (with margins)."""
-    rate = ESPEAK_SAMPLE_RATE
-    target = int(rng.uniform(3.5, 7.5) * rate)
-    lead, tail = (int(s * rate) for s in rng.uniform(0.1, 0.3, size=2))
-    budget = int((MAX_SECONDS - 0.05) * rate) - lead - tail
-    shortest = int((MIN_SECONDS + 0.05) * rate)
-    parts: list[npt.NDArray[np.float32]] = []
-    spoken: list[str] = []
-    used = 0
-    for index in rng.permutation(len(sentences))[:60]:
-        speech = _trim_silence(session.synthesize(sentences[int(index)], voice))
-        gap = int(rng.uniform(0.2, 0.5) * rate) if spoken else 0
-        if len(speech) == 0 or used + gap + len(speech) > budget:
-            if lead + used + tail >= shortest:
-                break  # long enough already: stop rather than hunt for a shorter sentence
-            continue  # too short yet: try another sentence
-        if gap:
-            parts.append(np.zeros(gap, dtype=np.float32))
-        parts.append(speech)
-        spoken.append(sentences[int(index)])
-        used += gap + len(speech)
-        if used + lead + tail >= target:
-            break
+    samples, spoken = assemble_speech(
+        lambda text: session.synthesize(text, voice), ESPEAK_SAMPLE_RATE, sentences, rng
+    )
     if not spoken:
         raise EspeakError(
             f"espeak spoke none of {len(sentences)} sentences with voice {voice.name!r}; "
             "check the espeakng-loader install (its voice data may be incomplete)"
         )
-    total = max(lead + used + tail, shortest)
-    signal = np.zeros(total, dtype=np.float32)
-    if parts:
-        body = np.concatenate(parts)
-        signal[lead : lead + len(body)] = body
-    audio = resample(Audio(signal, rate), SAMPLE_RATE)
-    return audio.samples, spoken
+    return samples, spoken
 
 
 def _babble_talkers(
@@ -367,97 +189,15 @@ def _babble_talkers(
     rng: np.random.Generator,
 ) -> list[npt.NDArray[np.float32]]:
     """``n_talkers`` other espeak voices, each reading until it fills ``n_samples`` at 16 kHz."""
-    needed = int(n_samples * ESPEAK_SAMPLE_RATE / SAMPLE_RATE) + 1
-    talkers = []
-    for _ in range(n_talkers):
-        voice = _draw_voice(rng, variants)
-        parts: list[npt.NDArray[np.float32]] = []
-        length = 0
-        while length < needed:
-            speech = _trim_silence(
-                session.synthesize(sentences[int(rng.integers(len(sentences)))], voice)
-            )
-            gap = np.zeros(int(rng.uniform(0.05, 0.3) * ESPEAK_SAMPLE_RATE), dtype=np.float32)
-            parts += [speech, gap]
-            length += len(speech) + len(gap)
-        track = Audio(np.concatenate(parts), ESPEAK_SAMPLE_RATE)
-        talkers.append(resample(track, SAMPLE_RATE).samples)
-    return talkers
+
+    def new_talker(talker_rng: np.random.Generator) -> Any:
+        voice = _draw_voice(talker_rng, variants)
+        return lambda text: session.synthesize(text, voice)
+
+    return talker_tracks(new_talker, ESPEAK_SAMPLE_RATE, sentences, n_talkers, n_samples, rng)
 
 
-def _noise(
-    params: dict[str, Any],
-    n: int,
-    rng: np.random.Generator,
-    talkers: Sequence[npt.NDArray[np.float32]],
-) -> dg.Signal:
-    kind = params["noise_type"]
-    if kind == "white":
-        return dg.white_noise(n, SAMPLE_RATE, rng)
-    if kind == "pink":
-        return dg.pink_noise(n, SAMPLE_RATE, rng)
-    if kind == "brown":
-        return dg.brown_noise(n, SAMPLE_RATE, rng)
-    if kind == "hum":
-        return dg.mains_hum(n, SAMPLE_RATE, rng, params["hum_hz"], params["hum_harmonics"])
-    if kind == "hvac":
-        return dg.hvac_noise(
-            n,
-            SAMPLE_RATE,
-            rng,
-            params["hvac_cutoff_hz"],
-            params["hvac_modulation_hz"],
-            params["hvac_modulation_depth"],
-        )
-    if kind == "babble":
-        return dg.babble(talkers, n, rng)
-    raise ValueError(f"unknown noise type {kind!r}")
-
-
-def apply_chain(
-    clean: npt.ArrayLike,
-    stages: Sequence[str],
-    params: dict[str, Any],
-    recipe: str,
-    rng: np.random.Generator,
-    talkers: Sequence[npt.NDArray[np.float32]] = (),
-) -> tuple[dg.Signal, dg.Signal]:
-    """Apply the degradation chain ``stages`` (from :func:`draw_chain`) to 16 kHz speech.
-
-    Returns ``(reference, degraded)``: the reference is ``clean`` except for the DNS with-reverb
-    recipe, whose target is the reverberant speech. Babble noise needs ``talkers``.
-    """
-    reference = np.asarray(clean, dtype=np.float64)
-    degraded = reference
-    for stage in stages:
-        if stage == "reverb":
-            rir = dg.synthetic_rir(
-                params["rt60"],
-                SAMPLE_RATE,
-                rng,
-                drr_db=params["drr_db"],
-                absorption_cutoff_hz=params["absorption_cutoff_hz"],
-            )
-            degraded = dg.reverberate(degraded, rir)
-            if recipe == "dns-with-reverb":
-                reference = degraded  # DNS 2020: the reverberant clean speech is the target
-        elif stage == "noise":
-            noise = _noise(params, len(degraded), rng, talkers)
-            degraded, _ = dg.mix_at_snr(degraded, noise, params["snr_db"])
-        elif stage == "clipping":
-            degraded = dg.clip(degraded, params["clip_threshold"])
-        elif stage == "bandwidth":
-            degraded = dg.band_limit(
-                degraded,
-                SAMPLE_RATE,
-                params["cutoff_hz"],
-                params["filter_type"],
-                params["filter_order"],
-                params["zero_phase"],
-            )
-        else:
-            raise ValueError(f"unknown degradation stage {stage!r}")
-    return reference, degraded
+# ----------------------------------------------------------------------------- generation
 
 
 def render(spec: SuiteSpec, index: int) -> Rendering:
@@ -486,13 +226,9 @@ def render(spec: SuiteSpec, index: int) -> Rendering:
     clean = dry.astype(np.float64)
     reference, degraded = apply_chain(clean, stages, params, spec.recipe, signal_rng, talkers)
 
-    target_dbfs = _uniform(level_rng, LEVEL_DBFS)
-    gain = 10 ** (target_dbfs / 20) / math.sqrt(dg.power(reference) + 1e-20)
-    top = gain * max(float(np.max(np.abs(reference))), float(np.max(np.abs(degraded))))
-    gain_limited = top > PEAK_LIMIT
-    if gain_limited:
-        gain *= PEAK_LIMIT / top
-    reference32 = (reference * gain).astype(np.float32)
+    scaled, gain_limited = scale_rendering(
+        f"{spec.name}-{index:04d}", clean, reference, degraded, level_rng
+    )
     meta: dict[str, Any] = {
         "degradation": "+".join(d for d in DEGRADATION_ORDER if d in stages),
         "chain": ">".join(stages),
@@ -504,22 +240,13 @@ def render(spec: SuiteSpec, index: int) -> Rendering:
         "pitch_range": voice.pitch_range,
         "n_sentences": len(spoken),
         "duration_s": round(len(dry) / SAMPLE_RATE, 3),
-        "level_dbfs": round(dg.rms_dbfs(reference32), 2),
+        "level_dbfs": round(dg.rms_dbfs(scaled.reference), 2),
         "gain_limited": gain_limited,
         "reference_reverberant": spec.recipe == "dns-with-reverb",
         **params,
         "seed": seed,
     }
-    # A JSON round trip, so a freshly generated utterance equals one read from the cache.
-    meta = json.loads(json.dumps(meta))
-    return Rendering(
-        uid=f"{spec.name}-{index:04d}",
-        dry=(clean * gain).astype(np.float32),
-        reference=reference32,
-        degraded=(degraded * gain).astype(np.float32),
-        transcript=" ".join(spoken),
-        meta=meta,
-    )
+    return scaled.completed(" ".join(spoken), meta)
 
 
 def generate_utterance(spec: SuiteSpec, index: int) -> Utterance:
@@ -527,114 +254,7 @@ def generate_utterance(spec: SuiteSpec, index: int) -> Utterance:
     return render(spec, index).utterance()
 
 
-# ----------------------------------------------------------------------------- disk cache
-
-
-def cache_root() -> Path:
-    """``$GENSR_BENCH_CACHE_DIR``, else the platform's user cache folder for gensr-bench."""
-    configured = os.environ.get("GENSR_BENCH_CACHE_DIR")
-    if configured:
-        return Path(configured).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("gensr-bench"))
-
-
-# One file per utterance, read with a single read() call (an .npz costs 3-4x more: zipfile
-# reads in chunks and checks CRCs). Layout, little-endian:
-#   8 bytes magic | uint32 info length | uint32 degraded length | uint32 reference length
-#   | info (UTF-8 JSON: id, transcript, meta) | degraded float32 | reference float32
-_CACHE_MAGIC = b"GSRBUTT1"
-_CACHE_HEADER = struct.Struct("<8sIII")
-CACHE_SUFFIX = ".utt"
-
-
-def encode_utterance(utterance: Utterance) -> bytes:
-    """The cache file content of ``utterance`` (see the layout above)."""
-    assert utterance.degraded is not None and utterance.reference is not None
-    info = json.dumps(
-        {"id": utterance.id, "transcript": utterance.transcript, "meta": dict(utterance.meta)}
-    ).encode("utf-8")
-    degraded = utterance.degraded.samples.astype("<f4", copy=False)
-    reference = utterance.reference.samples.astype("<f4", copy=False)
-    header = _CACHE_HEADER.pack(_CACHE_MAGIC, len(info), len(degraded), len(reference))
-    return b"".join((header, info, degraded.tobytes(), reference.tobytes()))
-
-
-def decode_utterance(data: bytes) -> Utterance | None:
-    """The utterance in a cache file's content, or ``None`` when it is not a complete one."""
-    if len(data) < _CACHE_HEADER.size:
-        return None
-    magic, n_info, n_degraded, n_reference = _CACHE_HEADER.unpack_from(data)
-    if magic != _CACHE_MAGIC or len(data) != _CACHE_HEADER.size + n_info + 4 * (
-        n_degraded + n_reference
-    ):
-        return None
-    offset = _CACHE_HEADER.size
-    try:
-        info = json.loads(data[offset : offset + n_info].decode("utf-8"))
-    except ValueError:  # JSON and Unicode errors alike
-        return None
-    offset += n_info
-    degraded = np.frombuffer(data, "<f4", n_degraded, offset).astype(np.float32)
-    offset += 4 * n_degraded
-    reference = np.frombuffer(data, "<f4", n_reference, offset).astype(np.float32)
-    return Utterance(
-        id=info["id"],
-        degraded=Audio(degraded, SAMPLE_RATE),
-        reference=Audio(reference, SAMPLE_RATE),
-        transcript=info["transcript"],
-        meta=info["meta"],
-    )
-
-
-def _write_atomic(path: Path, content: bytes) -> None:
-    """Write ``content`` to ``path`` via a temporary file and a rename (never half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-        os.replace(temporary, path)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(temporary)
-        raise
-
-
-def _read(path: Path) -> Utterance | None:
-    """The cached utterance at ``path``, or ``None`` when it is missing or unreadable."""
-    try:
-        data = path.read_bytes()
-    except OSError:  # missing (the usual case) or unreadable: generate it
-        return None
-    return decode_utterance(data)  # None for a corrupt file: regenerated and overwritten
-
-
 # ----------------------------------------------------------------------------- suites
-
-
-def _as_int(name: str, value: Any, minimum: int | None = None) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"option {name}={value!r} must be an integer") from None
-    if isinstance(value, float) and value != number:
-        raise ConfigError(f"option {name}={value!r} must be an integer")
-    if minimum is not None and number < minimum:
-        raise ConfigError(f"option {name}={number} must be at least {minimum}")
-    return number
-
-
-def _as_bool(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"option {name}={value!r} must be true or false")
 
 
 @cache
@@ -645,31 +265,10 @@ def _espeak_version() -> str:
         return "unknown"
 
 
-class SyntheticSuite(Suite):
-    """Base of the built-in synthetic suites; subclasses set name, recipe, split and size."""
+class SyntheticSuite(GeneratedSuite):
+    """Base of the built-in espeak suites; subclasses set name, recipe, split and size."""
 
-    recipe: ClassVar[str]
-    split: ClassVar[str]
-    default_size: ClassVar[int]
     version = GENERATOR_VERSION
-    accepted_options: ClassVar[tuple[str, ...] | None] = ("size", "seed", "cache")
-
-    def __init__(self, limit: int | None = None, **options: Any) -> None:
-        parsed: dict[str, Any] = {}
-        if "size" in options:
-            parsed["size"] = _as_int("size", options["size"], minimum=1)
-        if "seed" in options:
-            parsed["seed"] = _as_int("seed", options["seed"])
-        if "cache" in options:
-            parsed["cache"] = _as_bool("cache", options["cache"])
-        super().__init__(limit=limit, **{**options, **parsed})  # the core refuses unknowns
-        self.size: int = parsed.get("size", self.default_size)
-        self.seed: int = parsed.get("seed", 0)
-        self.use_cache: bool = parsed.get("cache", True)
-        self.spec = SuiteSpec(self.name, self.recipe, self.split, self.seed)
-
-    def full_size(self) -> int:
-        return self.size
 
     def _content(self) -> dict[str, Any]:
         """Everything that determines the utterances' content (not how many there are)."""
@@ -691,43 +290,8 @@ class SyntheticSuite(Suite):
             "espeakng_loader": _espeak_version(),
         }
 
-    @staticmethod
-    def _hash(payload: dict[str, Any]) -> str:
-        text = json.dumps(payload, sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-    def fingerprint(self) -> str:
-        """Hash of the generation parameters, GENERATOR_VERSION, sentence bank and size."""
-        return self._hash({**self._content(), "size": self.size})
-
-    def cache_key(self) -> str:
-        """Hash of the content alone: suites that differ only in ``size`` share cached files."""
-        return self._hash(self._content())
-
-    def cache_dir(self) -> Path:
-        """Where this suite's utterances are cached."""
-        return cache_root() / "suites" / f"{self.name}-{self.cache_key()}"
-
-    def iter_utterances(self) -> Iterator[Utterance]:
-        folder = self.cache_dir() if self.use_cache else None
-        for index in range(self.size):
-            path = folder / f"{self.name}-{index:04d}{CACHE_SUFFIX}" if folder else None
-            cached = _read(path) if path else None
-            if cached is not None:
-                yield cached
-                continue
-            utterance = generate_utterance(self.spec, index)
-            if path is not None and folder is not None:
-                try:
-                    _write_atomic(path, encode_utterance(utterance))
-                except OSError as exc:
-                    warnings.warn(
-                        f"cannot write the suite cache in {folder} ({exc}); going on without "
-                        "it. Point GENSR_BENCH_CACHE_DIR at a writable folder to cache.",
-                        stacklevel=2,
-                    )
-                    folder = None
-            yield utterance
+    def generate(self, index: int) -> Utterance:
+        return generate_utterance(self.spec, index)
 
 
 class SynthGSR(SyntheticSuite):
