@@ -211,9 +211,17 @@ def draw_reverb(
     }
 
 
-def draw_chain(recipe: str, rng: np.random.Generator) -> tuple[list[str], dict[str, Any]]:
-    """The degradations of one utterance (in application order) and their parameters."""
-    ranges = RECIPES[recipe]
+def draw_chain(
+    recipe: str, rng: np.random.Generator, ranges: dict[str, Any] | None = None
+) -> tuple[list[str], dict[str, Any]]:
+    """The degradations of one utterance (in application order) and their parameters.
+
+    ``ranges`` replaces the recipe's parameter ranges (``RECIPES[recipe]``) when given.
+    """
+    if ranges is None:
+        if recipe not in RECIPES:
+            raise ValueError(f"unknown recipe {recipe!r}; expected one of {sorted(RECIPES)}")
+        ranges = RECIPES[recipe]
     params = empty_meta()
     if recipe == "dns-no-reverb":
         params.update(draw_noise(rng, ranges["snr_db"]))
