@@ -138,8 +138,8 @@ def load_impulse_response(
     if len(left) == 0 or abs(left[peak]) == 0:
         raise RoomError(f"impulse response {path} is silent")
     trimmed = left[peak:] / left[peak]
-    response = resample(Audio(trimmed.astype(np.float32), rate), SAMPLE_RATE).samples
-    response = response.astype(np.float64)
+    resampled = resample(Audio(trimmed.astype(np.float32), rate), SAMPLE_RATE).samples
+    response = resampled.astype(np.float64)
     label = name or path.stem
     try:
         rt60 = rt60_of(response)
