@@ -818,3 +818,28 @@ def headless_chromium(width: int = 1280, height: int = 900) -> Iterator[Any]:
         yield driver
     finally:
         driver.quit()
+
+
+def utterance_digest(utterances: Sequence[Utterance]) -> str:
+    """SHA-256 of utterances' content: id, audio bytes, transcript and meta (as sorted JSON).
+
+    Two generations of a suite are the same exactly when their digests are equal: use it to
+    check that a suite is deterministic for a seed, or that a cached read equals a fresh one.
+    Audio is hashed as little-endian float32 with its rate and length.
+    """
+    import hashlib
+    import json
+
+    digest = hashlib.sha256()
+    for utt in utterances:
+        digest.update(utt.id.encode("utf-8") + b"\0")
+        for audio in (utt.degraded, utt.reference):
+            if audio is None:
+                digest.update(b"none\0")
+                continue
+            samples = np.ascontiguousarray(audio.samples, dtype="<f4")
+            digest.update(f"{audio.sample_rate}:{len(samples)}\0".encode())
+            digest.update(samples.tobytes())
+        digest.update(json.dumps(utt.transcript).encode("utf-8") + b"\0")
+        digest.update(json.dumps(dict(utt.meta), sort_keys=True).encode("utf-8") + b"\0")
+    return digest.hexdigest()
