@@ -14,8 +14,9 @@ name here              file                    T20 at 16 kHz (measured)
 The others are a plate reverb (``Blatty Plate``), effects (``Fat Bass``, ``Reverse Gate``,
 ``Symphonic``) and a mostly empty file (``Accoustic2_Impulse``, 68 % zeros). A response is
 read from its left channel, cut so that its direct path (the largest sample) comes first (the
-reverberant speech then stays aligned with the dry speech), scaled so the direct path is 1 and
-resampled to 16 kHz.
+reverberant speech then stays aligned with the dry speech), resampled to 16 kHz and scaled so
+that the direct path (the first sample within 6 dB of the largest, :func:`direct_path_index`)
+is 1.
 
 **Simulated rooms.** Shoebox rooms by the image-source method (``pyroomacoustics``): walls
 3-10 m by 3-8 m, 2.5-4 m high, one absorption for every wall chosen by Sabine's formula for a
@@ -84,12 +85,31 @@ def rt60_of(response: npt.ArrayLike, sample_rate: int = SAMPLE_RATE) -> float:
     return round(dg.schroeder_rt60(response, sample_rate), 3)
 
 
-def drr_db_of(response: npt.ArrayLike, sample_rate: int = SAMPLE_RATE) -> float:
-    """Direct-to-reverberant ratio: energy within 2.5 ms of the peak over the rest, in dB."""
+def direct_path_index(response: npt.ArrayLike) -> int:
+    """Where the direct path arrives: the first sample within 6 dB of the largest.
+
+    Not simply the largest sample: once a measured response is band-limited to 16 kHz, an early
+    reflection can peak above the smeared direct impulse (``bathroom``: 0.60 at 8 ms against
+    0.45 at the onset).
+    """
+    magnitude = np.abs(np.asarray(response, dtype=np.float64))
+    return int(np.argmax(magnitude >= 0.5 * float(np.max(magnitude))))
+
+
+def align_to_direct_path(response: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """The response from its direct path on, scaled so that the direct path is +1."""
     h = np.asarray(response, dtype=np.float64)
-    peak = int(np.argmax(np.abs(h)))
+    onset = direct_path_index(h)
+    return h[onset:] / h[onset]
+
+
+def drr_db_of(response: npt.ArrayLike, sample_rate: int = SAMPLE_RATE) -> float:
+    """Direct-to-reverberant ratio, in dB: the energy within 2.5 ms of the direct path
+    (:func:`direct_path_index`) over the energy of the rest."""
+    h = np.asarray(response, dtype=np.float64)
+    onset = direct_path_index(h)
     half = int(DIRECT_WINDOW_S * sample_rate)
-    direct = float(np.sum(h[max(0, peak - half) : peak + half + 1] ** 2))
+    direct = float(np.sum(h[max(0, onset - half) : onset + half + 1] ** 2))
     rest = float(np.sum(h**2)) - direct
     if rest <= 0:
         raise RoomError("the impulse response has no reverberant part")
@@ -117,8 +137,8 @@ def load_impulse_response(
     """A measured room from an impulse-response file at ``expected_rate``.
 
     Refuses a missing or unreadable file, one at another rate and one that does not decay like
-    a room, naming the file. The response is cut to start at its direct path, scaled to a unit
-    direct path and resampled to 16 kHz.
+    a room, naming the file. The response is cut to start at its direct path, resampled to
+    16 kHz and scaled to a unit direct path.
     """
     import soundfile as sf
 
@@ -127,19 +147,24 @@ def load_impulse_response(
     try:
         samples, rate = sf.read(str(path), dtype="float64", always_2d=True)
     except (RuntimeError, sf.LibsndfileError) as exc:
-        raise RoomError(f"cannot read impulse response {path}: {exc}") from None
+        raise RoomError(
+            f"cannot read impulse response {path}: {exc}; give a WAV or FLAC file that "
+            "soundfile can open"
+        ) from None
     if rate != expected_rate:
         raise RoomError(
             f"impulse response {path} is at {rate} Hz, expected {expected_rate} Hz; resample it "
             f"or give the rate it was recorded at"
         )
     left = samples[:, 0]
-    peak = int(np.argmax(np.abs(left)))
-    if len(left) == 0 or abs(left[peak]) == 0:
-        raise RoomError(f"impulse response {path} is silent")
-    trimmed = left[peak:] / left[peak]
-    resampled = resample(Audio(trimmed.astype(np.float32), rate), SAMPLE_RATE).samples
-    response = resampled.astype(np.float64)
+    if len(left) == 0 or not np.any(left):
+        raise RoomError(
+            f"impulse response {path} is empty or silent; give a recorded room response"
+        )
+    # Cut at the direct path before resampling (no pre-delay), then align again at 16 kHz.
+    cut = left[direct_path_index(left) :]
+    resampled = resample(Audio(cut.astype(np.float32), rate), SAMPLE_RATE).samples
+    response = align_to_direct_path(resampled)
     label = name or path.stem
     try:
         rt60 = rt60_of(response)
@@ -201,8 +226,7 @@ def simulated_room(target_rt60: float, rng: np.random.Generator) -> Room:
         room.add_microphone(microphone.tolist())
         room.compute_rir()
         raw = np.asarray(room.rir[0][0], dtype=np.float64)
-        peak = int(np.argmax(np.abs(raw)))
-        response = raw[peak:] / raw[peak]
+        response = align_to_direct_path(raw)
         name = "shoebox {:.1f}x{:.1f}x{:.1f} m".format(*dims)
         return Room(name, "simulated", response, rt60_of(response), drr_db_of(response))
     raise RoomError(f"no shoebox room within the ranges reaches RT60 {target_rt60} s")
