@@ -26,6 +26,7 @@ METRICS = [
     "nisqa",
     "distillmos",
     "cer",
+    "whisper",
     "speechbertscore",
     "speaker-sim-wavlm",
 ]
@@ -46,6 +47,8 @@ def random_wavlm(tmp_path_factory):
 
 @pytest.mark.parametrize("name", METRICS)
 def test_metric_throughput(benchmark, registries, speech, random_wavlm, monkeypatch, name):
+    from metric_speed import forget_transcriptions
+
     if name == "nisqa":
         from gensr_bench_plugins.metrics.nisqa import WEIGHTS
 
@@ -59,11 +62,9 @@ def test_metric_throughput(benchmark, registries, speech, random_wavlm, monkeypa
         return [metric.score_batch([r], [u]) for r, u in zip(restorations, utterances, strict=True)]
 
     def fresh_round():
-        # cer / wer keep recent transcriptions by audio content: empty that memory so every
-        # round decodes (otherwise round 2 would time dictionary look-ups).
-        recognizer = getattr(metric, "_recognizer", None)
-        if recognizer is not None:
-            recognizer._cache.clear()
+        # cer / wer / whisper keep recent transcriptions by audio content: empty that memory
+        # so every round decodes (otherwise round 2 would time dictionary look-ups).
+        forget_transcriptions(metric)
 
     metric.score_batch(restorations[:1], utterances[:1])  # warm-up outside the timing
     scores = benchmark.pedantic(score_all, setup=fresh_round, rounds=2, iterations=1)
