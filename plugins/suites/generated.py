@@ -287,6 +287,7 @@ def apply_chain(
     rng: np.random.Generator,
     talkers: Sequence[npt.NDArray[np.float32]] = (),
     rir: npt.ArrayLike | None = None,
+    noise: npt.ArrayLike | None = None,
 ) -> tuple[dg.Signal, dg.Signal]:
     """Apply the degradation chain ``stages`` (from :func:`draw_chain`) to 16 kHz speech.
 
@@ -294,6 +295,8 @@ def apply_chain(
     recipe, whose target is the reverberant speech. Babble noise needs ``talkers``. ``rir``, when
     given, is the room response of the ``reverb`` stage (a measured or simulated room at 16 kHz,
     direct path first); otherwise a stochastic one is drawn from ``params`` with ``rng``.
+    ``noise``, when given, is the noise source of the ``noise`` stage (a recording, at least as
+    long as the speech); otherwise it is synthesised from ``params`` with ``rng``.
     """
     reference = np.asarray(clean, dtype=np.float64)
     degraded = reference
@@ -312,8 +315,15 @@ def apply_chain(
             if recipe == "dns-with-reverb":
                 reference = degraded  # DNS 2020: the reverberant clean speech is the target
         elif stage == "noise":
-            noise = noise_signal(params, len(degraded), rng, talkers)
-            degraded, _ = dg.mix_at_snr(degraded, noise, params["snr_db"])
+            if noise is None:
+                source = noise_signal(params, len(degraded), rng, talkers)
+            else:
+                source = np.asarray(noise, dtype=np.float64)[: len(degraded)]
+                if len(source) < len(degraded):
+                    raise ValueError(
+                        f"the noise has {len(source)} samples, the speech {len(degraded)}"
+                    )
+            degraded, _ = dg.mix_at_snr(degraded, source, params["snr_db"])
         elif stage == "clipping":
             degraded = dg.clip(degraded, params["clip_threshold"])
         elif stage == "bandwidth":

@@ -36,6 +36,11 @@ or 0.3-1.0 s (with-reverb). ``meta`` records ``rir`` (the room's name), ``rir_ki
 (measured), besides ``noise_type``, ``snr_db``, ``clip_threshold`` (the clipping level as a
 ratio of the peak), ``cutoff_hz`` and the filter; a parameter not applied is ``None``.
 
+**Recorded noise** (option ``noise_dir=DIR``, :mod:`.noise_files`): a folder of 16-kHz noise
+recordings (DEMAND, MUSAN, DNS noise, ...) replaces the drawn noise type in half the noisy
+utterances (``noise_type`` ``recorded``, ``noise_file`` its name); files of another rate, too
+short, silent or unreadable are refused with their name. Without it no file is read.
+
 Sizes, seeds, levels and the cache work as in ``synth.py``: 150 test and 1000 train utterances
 by default (option ``size``), deterministic for (suite name, ``seed``, index), 16 kHz float32,
 reference at -35...-15 dBFS, cached as ``.utt`` files under ``$GENSR_BENCH_CACHE_DIR/suites``.
@@ -45,9 +50,11 @@ Generating takes about 2-3 s per utterance on one core (the voice, and the simul
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from functools import cache
 from importlib import metadata
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -56,6 +63,7 @@ from gensr_bench import Suite, hookimpl
 from gensr_bench.records import Utterance
 
 from . import degradations as dg
+from . import noise_files as noise_files_
 from . import rooms
 from .generated import (
     DEGRADATION_ORDER,
@@ -107,7 +115,18 @@ PIPER_RECIPES: dict[str, dict[str, Any]] = {
     },
 }
 #: Parameters in ``meta``: those of the espeak suites plus the room's name and kind.
-PARAMETERS = (*DEGRADATION_PARAMETERS, "rir", "rir_kind")
+PARAMETERS = (*DEGRADATION_PARAMETERS, "rir", "rir_kind", "noise_file")
+#: With ``noise_dir``: the share of noisy utterances whose noise is a recording.
+P_RECORDED_NOISE = 0.5
+#: Parameters of the synthesised noise types, cleared when a recording replaces them.
+SYNTHETIC_NOISE_PARAMETERS = (
+    "hum_hz",
+    "hum_harmonics",
+    "hvac_cutoff_hz",
+    "hvac_modulation_hz",
+    "hvac_modulation_depth",
+    "babble_talkers",
+)
 
 
 def draw_prosody(rng: np.random.Generator) -> Prosody:
@@ -165,15 +184,39 @@ def _babble(
     return talker_tracks(new_talker, session.sample_rate, sentences, n_talkers, n_samples, rng)
 
 
-def render(spec: SuiteSpec, index: int) -> Rendering:
-    """Generate utterance ``index`` of the piper suite ``spec`` (no cache involved)."""
+def draw_recorded_noise(
+    stages: list[str],
+    params: dict[str, Any],
+    noise_files: Sequence[noise_files_.NoiseFile],
+    rng: np.random.Generator,
+) -> noise_files_.NoiseFile | None:
+    """With recordings: for half the noisy utterances, the recording that replaces the drawn
+    noise type (``params`` updated), else ``None``."""
+    if "noise" not in stages or not noise_files or rng.random() >= P_RECORDED_NOISE:
+        return None
+    chosen = noise_files[int(rng.integers(len(noise_files)))]
+    params.update(dict.fromkeys(SYNTHETIC_NOISE_PARAMETERS))
+    params.update(noise_type="recorded", noise_file=chosen.name)
+    return chosen
+
+
+def render(
+    spec: SuiteSpec, index: int, noise_files: Sequence[noise_files_.NoiseFile] = ()
+) -> Rendering:
+    """Generate utterance ``index`` of the piper suite ``spec`` (no cache involved).
+
+    ``noise_files`` are the checked recordings of the ``noise_dir`` option (none by default).
+    """
     seed = spec.utterance_seed(index)
-    speech_rng, chain_rng, signal_rng, level_rng = (
-        np.random.default_rng(child) for child in np.random.SeedSequence(seed).spawn(4)
+    # A fifth stream for the recorded noise: spawn(5)'s first four children are spawn(4)'s,
+    # so a suite without noise_dir is the same with or without it.
+    speech_rng, chain_rng, signal_rng, level_rng, noise_rng = (
+        np.random.default_rng(child) for child in np.random.SeedSequence(seed).spawn(5)
     )
     sentences = split_sentences(spec.split)
     prosody = draw_prosody(speech_rng)
     stages, params, room = draw_piper_chain(spec.recipe, chain_rng)
+    recording = draw_recorded_noise(stages, params, noise_files, noise_rng)
 
     with piper_session(seed) as session:
         dry, spoken = assemble_speech(
@@ -193,8 +236,11 @@ def render(spec: SuiteSpec, index: int) -> Rendering:
 
     clean = dry.astype(np.float64)
     response = None if room is None else room.response
+    noise = (
+        None if recording is None else noise_files_.noise_excerpt(recording, len(dry), noise_rng)
+    )
     reference, degraded = apply_chain(
-        clean, stages, params, spec.recipe, signal_rng, talkers, rir=response
+        clean, stages, params, spec.recipe, signal_rng, talkers, rir=response, noise=noise
     )
     scaled, gain_limited = scale_rendering(
         f"{spec.name}-{index:04d}", clean, reference, degraded, level_rng
@@ -219,9 +265,11 @@ def render(spec: SuiteSpec, index: int) -> Rendering:
     return scaled.completed(" ".join(spoken), meta)
 
 
-def generate_utterance(spec: SuiteSpec, index: int) -> Utterance:
+def generate_utterance(
+    spec: SuiteSpec, index: int, noise_files: Sequence[noise_files_.NoiseFile] = ()
+) -> Utterance:
     """Utterance ``index`` of the piper suite ``spec``, generated afresh."""
-    return render(spec, index).utterance()
+    return render(spec, index, noise_files).utterance()
 
 
 @cache
@@ -239,6 +287,14 @@ class PiperSuite(GeneratedSuite):
     """Base of the neural-voice suites; subclasses set name, recipe, split and size."""
 
     version = GENERATOR_VERSION
+    accepted_options: ClassVar[tuple[str, ...] | None] = ("size", "seed", "cache", "noise_dir")
+
+    def __init__(self, limit: int | None = None, **options: Any) -> None:
+        super().__init__(limit=limit, **options)
+        folder = options.get("noise_dir")
+        self.noise_files: tuple[noise_files_.NoiseFile, ...] = (
+            noise_files_.noise_folder(Path(str(folder)).expanduser()) if folder else ()
+        )
 
     def _content(self) -> dict[str, Any]:
         """Everything that determines the utterances' content (not how many there are)."""
@@ -263,10 +319,16 @@ class PiperSuite(GeneratedSuite):
             "durations": (MIN_SECONDS, MAX_SECONDS),
             "level": {"dbfs": LEVEL_DBFS, "peak_limit": PEAK_LIMIT},
             "packages": {**versions(), **_room_versions()},
+            # Only with noise_dir, so that the default suites' fingerprints never change.
+            **(
+                {"noise_files": [(f.name, f.sha256) for f in self.noise_files]}
+                if self.noise_files
+                else {}
+            ),
         }
 
     def generate(self, index: int) -> Utterance:
-        return generate_utterance(self.spec, index)
+        return generate_utterance(self.spec, index, self.noise_files)
 
 
 class PiperGSR(PiperSuite):
