@@ -55,8 +55,9 @@ class PairedDifference:
 
     @property
     def significant(self) -> bool:
-        """The interval excludes zero."""
-        if self.ci_low is None or self.ci_high is None:
+        """The interval excludes zero, over at least two pairs (one pair's bootstrap interval is
+        the single difference itself, which shows no spread and so proves nothing)."""
+        if self.ci_low is None or self.ci_high is None or self.n_paired < 2:
             return False
         return self.ci_low > 0 or self.ci_high < 0
 
@@ -129,6 +130,59 @@ def group_by(outputs: Iterable[ScoredOutput], key: str) -> dict[str, list[Scored
     for output in outputs:
         groups[str(output.meta.get(key, "(none)"))].append(output)
     return dict(sorted(groups.items()))
+
+
+@dataclass(frozen=True)
+class GroupComparison:
+    """The paired differences of one group of utterances (one value of a meta key)."""
+
+    group: str
+    n_utterances: int
+    differences: dict[str, PairedDifference]
+
+    def outcomes(self, higher_is_better: Callable[[str], bool]) -> dict[str, int]:
+        """Per output: +1 where the candidate is significantly better, -1 where significantly
+        worse, 0 where the interval includes zero (or nothing was paired)."""
+        found = {}
+        for name, difference in self.differences.items():
+            if not difference.significant or difference.mean is None:
+                found[name] = 0
+                continue
+            better = difference.mean > 0 if higher_is_better(name) else difference.mean < 0
+            found[name] = 1 if better else -1
+        return found
+
+
+def paired_by_group(
+    candidate: Sequence[ScoredOutput],
+    baseline: Sequence[ScoredOutput],
+    key: str,
+    outputs: Sequence[str],
+    seed: int = 0,
+) -> list[GroupComparison]:
+    """:func:`paired_difference` within every group of ``meta[key]`` (as :func:`group_by`).
+
+    Utterances are grouped by the baseline's meta (the candidate's where the baseline lacks an
+    utterance), so both sides of a pair always fall in the same group.
+    """
+    group_of = {o.utterance_id: str(o.meta.get(key, "(none)")) for o in candidate}
+    group_of.update({o.utterance_id: str(o.meta.get(key, "(none)")) for o in baseline})
+    by_candidate: dict[str, list[ScoredOutput]] = defaultdict(list)
+    by_baseline: dict[str, list[ScoredOutput]] = defaultdict(list)
+    for output in candidate:
+        by_candidate[group_of[output.utterance_id]].append(output)
+    for output in baseline:
+        by_baseline[group_of[output.utterance_id]].append(output)
+    comparisons = []
+    for group in sorted(set(by_candidate) | set(by_baseline)):
+        members = by_candidate.get(group, [])
+        reference = by_baseline.get(group, [])
+        differences = {
+            name: paired_difference(members, reference, name, seed=seed) for name in outputs
+        }
+        n = len({o.utterance_id for o in members} | {o.utterance_id for o in reference})
+        comparisons.append(GroupComparison(group, n, differences))
+    return comparisons
 
 
 def error_counts(outputs: Iterable[ScoredOutput]) -> Mapping[str, int]:

@@ -220,6 +220,19 @@ def test_report_shows_runs_side_by_side(tmp_path, capsys, cache_env):
     assert data["runs"][run_b]["level_db"]["n_scored"] == 8
     assert main(["report", run_a, "--paired"]) == 2
     assert "--paired needs at least two runs" in capsys.readouterr().err
+    # --paired --by: the differences per degradation, with wins and losses (level_db is
+    # higher-is-better for the toy metric, so halving the gain loses it everywhere).
+    toy_report = ["--plugins-dir", str(TOY_PLUGINS), "report", run_a, run_b, "--paired"]
+    assert main([*toy_report, "--by", "degradation"]) == 0
+    out = capsys.readouterr().out
+    assert "paired differences by degradation" in out and "wins" in out and "losses" in out
+    assert "noise-low" in out and "-6.021*" in out
+    assert main([*toy_report, "--by", "degradation", "--format", "json"]) == 0
+    grouped = json.loads(capsys.readouterr().out)["paired_by"]
+    assert grouped["key"] == "degradation"
+    groups = grouped["runs"][run_b]
+    assert sum(g["n_utterances"] for g in groups) == 8
+    assert all(g["outcomes"]["level_db"] == -1 for g in groups if g["n_utterances"] >= 2)
     # A leaderboard entry stands in for its run.
     results = tmp_path / "results"
     toy = ["--plugins-dir", str(TOY_PLUGINS)]

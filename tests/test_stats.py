@@ -10,6 +10,7 @@ from gensr_bench.stats import (
     bootstrap_ci,
     error_counts,
     group_by,
+    paired_by_group,
     paired_difference,
     summarise,
 )
@@ -156,3 +157,43 @@ def test_paired_difference_matches_by_utterance_and_skips_failures() -> None:
     assert mixed.ci_low < 0 < mixed.ci_high and not mixed.significant
     empty = paired_difference(cand, base, "other")
     assert (empty.mean, empty.ci_low, empty.n_paired, empty.significant) == (None, None, 0, False)
+
+
+def test_one_pair_is_never_significant() -> None:
+    diff = paired_difference([scored_output(0, {"m": 2.0})], [scored_output(0, {"m": 1.0})], "m")
+    assert diff.mean == pytest.approx(1.0) and diff.ci_low == diff.ci_high == pytest.approx(1.0)
+    assert diff.n_paired == 1 and not diff.significant
+
+
+def test_paired_by_group_compares_within_each_group_and_counts_wins() -> None:
+    kinds = ["noise", "reverb", "noise", "reverb", "noise", "reverb", "clip"]
+    base = [
+        scored_output(i, {"up": float(i), "down": float(i)}, degradation=kind)
+        for i, kind in enumerate(kinds)
+    ]
+    # Better on noise (higher "up", lower "down"), worse on reverb, one utterance of "clip".
+    shift = {"noise": 1.0, "reverb": -1.0, "clip": 5.0}
+    cand = [
+        scored_output(
+            i, {"up": float(i) + shift[k] + 0.01 * i, "down": float(i) - shift[k]}, degradation=k
+        )
+        for i, k in enumerate(kinds)
+    ]
+    comparisons = paired_by_group(cand, base, "degradation", ["up", "down"])
+    by_group = {c.group: c for c in comparisons}
+    assert list(by_group) == ["clip", "noise", "reverb"]
+    assert by_group["noise"].n_utterances == 3
+    assert by_group["noise"].differences["up"].mean == pytest.approx(1.0 + 0.01 * 2)
+    higher = {"up": True, "down": False}.__getitem__
+    assert by_group["noise"].outcomes(higher) == {"up": 1, "down": 1}
+    assert by_group["reverb"].outcomes(higher) == {"up": -1, "down": -1}
+    # One utterance: a difference, but no evidence either way.
+    assert by_group["clip"].differences["up"].n_paired == 1
+    assert by_group["clip"].outcomes(higher) == {"up": 0, "down": 0}
+
+
+def test_paired_by_group_puts_both_sides_of_a_pair_in_the_baselines_group() -> None:
+    base = [scored_output(i, {"m": 0.0}, degradation="noise") for i in range(3)]
+    cand = [scored_output(i, {"m": 1.0}, degradation="other") for i in range(3)]
+    (only,) = paired_by_group(cand, base, "degradation", ["m"])
+    assert only.group == "noise" and only.differences["m"].n_paired == 3

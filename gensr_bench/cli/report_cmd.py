@@ -45,9 +45,11 @@ def report(
 
     With ``--paired`` the first run is the baseline: for every other run and metric, the mean
     per-utterance difference (run - baseline) with its paired-bootstrap 95% CI; ``*`` marks an
-    interval that excludes zero.
+    interval that excludes zero. With ``--paired --by KEY`` also, per value of the meta key
+    (e.g. each degradation), the same differences and how many metrics the run significantly
+    wins and loses there (↑: higher is better, ↓: lower is better).
     """
-    from gensr_bench.stats import paired_difference, summarise
+    from gensr_bench.stats import paired_by_group, paired_difference, summarise
 
     columns = []
     all_names: list[str] = []
@@ -64,6 +66,15 @@ def report(
         d: {n: paired_difference(outs, columns[0][3], n) for n in all_names}
         for d, _, _, outs in (columns[1:] if paired else [])
     }
+    group_key = by or ""
+    grouped = {
+        d: paired_by_group(outs, columns[0][3], group_key, all_names)
+        for d, _, _, outs in (columns[1:] if paired and group_key else [])
+    }
+    run_directions: dict[str, bool] = {}
+    for _, config, _, _ in columns:
+        run_directions.update(_directions(config, state))
+    higher_is_better = _direction_lookup(run_directions)
     if fmt == "json":
         from dataclasses import asdict
 
@@ -78,6 +89,17 @@ def report(
                     d: {n: asdict(x) for n, x in diff.items()} for d, diff in differences.items()
                 },
             }
+            if by:
+                doc["paired_by"] = {
+                    "key": by,
+                    "runs": {
+                        d: [
+                            {**asdict(g), "outcomes": g.outcomes(higher_is_better)}
+                            for g in comparisons
+                        ]
+                        for d, comparisons in grouped.items()
+                    },
+                }
         click.echo(json.dumps(doc, indent=2))
         return
     rows = []
@@ -109,10 +131,41 @@ def report(
                 )
             diff_rows.append(row)
         click.echo(_table(diff_rows, ["metric"] + [f"{d}" for d in differences]))
+    if grouped:
+        _print_grouped(grouped, columns[0][0], by or "", all_names, higher_is_better)
+        return
     for run_dir in run_dirs:
         if by:
             click.echo(f"\n{run_dir}")
             _print_breakdown(Path(run_dir), by)
+
+
+def _print_grouped(
+    grouped: dict[str, Any], baseline: str, by: str, names: list[str], higher_is_better: Any
+) -> None:
+    """One table per compared run: its paired differences per group, with wins and losses."""
+    arrows = [f"{name} {'↑' if higher_is_better(name) else '↓'}" for name in names]
+    for run_dir, comparisons in grouped.items():
+        click.echo(
+            f"\npaired differences by {by} ({run_dir} - {baseline}; * the 95% CI excludes 0; "
+            "wins / losses: metrics significantly better / worse):"
+        )
+        rows = []
+        for comparison in comparisons:
+            outcomes = comparison.outcomes(higher_is_better)
+            row = [
+                comparison.group,
+                str(comparison.n_utterances),
+                str(sum(1 for v in outcomes.values() if v > 0)),
+                str(sum(1 for v in outcomes.values() if v < 0)),
+            ]
+            for name in names:
+                x = comparison.differences[name]
+                row.append(
+                    "—" if x.mean is None else f"{x.mean:+.3f}{'*' if x.significant else ''}"
+                )
+            rows.append(row)
+        click.echo(_table(rows, [by, "n", "wins", "losses", *arrows]))
 
 
 @cli.command()
