@@ -65,12 +65,13 @@ def random_wavlm_dir(directory: Path, *, large: bool, xvector: bool) -> Path:
 
 
 def forget_transcriptions(metric: object) -> None:
-    """Empty the transcription memory of `wer`/`cer` (``_recognizer``) or `whisper`
-    (``_transcriber``), so the next call decodes instead of looking a text up."""
-    for attribute in ("_recognizer", "_transcriber"):
-        memory = getattr(getattr(metric, attribute, None), "_cache", None)
-        if memory is not None:
-            memory.clear()
+    """Empty the transcription memory of `wer`, `cer` or `whisper` (their recogniser is a
+    ``CachingTranscriber``), so the next call decodes instead of looking a text up."""
+    from gensr_bench_plugins.metrics.transcription import CachingTranscriber
+
+    transcriber = getattr(metric, "_transcriber", None)
+    if isinstance(transcriber, CachingTranscriber):
+        transcriber.forget()
 
 
 def main() -> None:

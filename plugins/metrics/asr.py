@@ -50,9 +50,6 @@ recognise their shared reference once.
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
-from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
@@ -61,11 +58,9 @@ import numpy as np
 import numpy.typing as npt
 
 from gensr_bench import Metric, hookimpl
-from gensr_bench.errors import AudioValidationError, ConfigError, GensrError, MetricError
-from gensr_bench.records import Audio, Restoration, Utterance
+from gensr_bench.errors import GensrError
+from gensr_bench.records import Audio
 from gensr_bench.weights import sha256_of
-
-from ._util import check_batch, require_sound, samples_at
 
 # The text normalisation and alignment live in the shared module text.py (whisper.py uses them
 # too); they are imported here under their old names, which stay part of this module's API.
@@ -79,10 +74,13 @@ from .text import ordinal as ordinal
 from .text import word_edits as word_edits
 from .text import word_error_rate as word_error_rate
 
+# The reference-text choice, the transcription memory and the scoring loop live in the shared
+# module transcription.py (whisper.py derives from them too); these names stay importable here.
+from .transcription import REFERENCE_TEXT_CHOICES as REFERENCE_TEXT_CHOICES
+from .transcription import TRANSCRIPTION_CACHE_SIZE as TRANSCRIPTION_CACHE_SIZE
+from .transcription import CachingTranscriber, TranscriptionErrorRate
+
 SAMPLE_RATE = 16000
-#: Transcriptions kept per process, keyed by audio content hash.
-TRANSCRIPTION_CACHE_SIZE = 1024
-REFERENCE_TEXT_CHOICES = ("auto", "transcript", "asr")
 _ALTERNATE_PRONUNCIATION = re.compile(r"\(\d+\)$")
 
 # -- recognition -----------------------------------------------------------------------------
@@ -104,13 +102,16 @@ def clean_hypothesis(hypothesis: str) -> str:
     return " ".join(words)
 
 
-class Recognizer:
+class Recognizer(CachingTranscriber):
     """PocketSphinx with the wheel's US-English model, decoding whole 16-kHz utterances.
 
     ``transcribe`` is deterministic and independent of what was decoded before (see the module
     docstring). The last ``cache_size`` transcriptions are kept by audio content (0: none).
     Safe to share between threads.
     """
+
+    sample_rate = SAMPLE_RATE
+    decodes = "PocketSphinx's en-us model decodes"
 
     def __init__(self, cache_size: int = TRANSCRIPTION_CACHE_SIZE) -> None:
         try:
@@ -120,40 +121,24 @@ class Recognizer:
                 "the wer and cer metrics need PocketSphinx; install it with "
                 "`pip install pocketsphinx`"
             ) from exc
+        super().__init__(cache_size)
         # The defaults are the en-us acoustic model, en-us.lm.bin and cmudict-en-us.dict from
         # the wheel's model folder; loglevel FATAL keeps the decoder's INFO lines off stderr.
         self._decoder: Any = Decoder(samprate=SAMPLE_RATE, loglevel="FATAL")
-        self._lock = threading.Lock()
-        self._cache: OrderedDict[str, str] = OrderedDict()
-        self._cache_size = cache_size
 
     def config(self) -> dict[str, str]:
         """The model files the decoder loaded (acoustic model folder, LM, dictionary)."""
         return {key: str(self._decoder.config[key]) for key in ("hmm", "lm", "dict")}
 
-    def transcribe(self, audio: Audio) -> str:
+    def decode(self, audio: Audio) -> str:
         """The recognised words of 16-kHz ``audio``, fillers removed ('' when none)."""
-        if audio.sample_rate != SAMPLE_RATE:
-            raise AudioValidationError(
-                f"PocketSphinx's en-us model decodes {SAMPLE_RATE} Hz audio, got "
-                f"{audio.sample_rate} Hz; resample it first (gensr_bench.audio.resample)"
-            )
-        key = audio.content_hash()
-        with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
-            decoder = self._decoder
-            decoder.reinit_feat()  # forget the previous utterance's noise and CMN estimates
-            decoder.start_utt()
-            decoder.process_raw(to_pcm16(audio.samples).tobytes(), no_search=False, full_utt=True)
-            decoder.end_utt()
-            hypothesis = decoder.hyp()
-            text = clean_hypothesis(hypothesis.hypstr) if hypothesis is not None else ""
-            self._cache[key] = text
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-            return text
+        decoder = self._decoder
+        decoder.reinit_feat()  # forget the previous utterance's noise and CMN estimates
+        decoder.start_utt()
+        decoder.process_raw(to_pcm16(audio.samples).tobytes(), no_search=False, full_utt=True)
+        decoder.end_utt()
+        hypothesis = decoder.hyp()
+        return clean_hypothesis(hypothesis.hypstr) if hypothesis is not None else ""
 
 
 def model_files() -> dict[str, Path]:
@@ -194,87 +179,25 @@ def shared_recognizer() -> Recognizer:
 # -- metrics ---------------------------------------------------------------------------------
 
 
-class _ErrorRateMetric(Metric):
+class _ErrorRateMetric(TranscriptionErrorRate):
     """Shared scoring of ``wer`` and ``cer``; subclasses pick the unit of alignment."""
 
     version = "1"
-    higher_is_better = False
-    requires_reference = True
-    uses_transcript = True
     sample_rate = SAMPLE_RATE
-    default = False
     accepted_options = ("reference_text",)
+    verb = "recognise"
+    verb_ing = "recognising"
     #: "words" or "characters".
     unit: ClassVar[str]
 
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        choice = self.options.get("reference_text", "auto")
-        if choice not in REFERENCE_TEXT_CHOICES:
-            raise ConfigError(
-                f"{self.name}: option reference_text={choice!r} is not one of "
-                f"{', '.join(REFERENCE_TEXT_CHOICES)}"
-            )
-        self.reference_text: str = choice
-        self._recognizer: Recognizer | None = None
-
-    def setup(self) -> None:
-        if self._recognizer is None:
-            self._recognizer = shared_recognizer()
-
-    def reference_words(self, utterance: Utterance) -> str:
-        """The text a restoration of ``utterance`` is compared with (see ``reference_text``)."""
-        if self.reference_text != "asr" and utterance.transcript is not None:
-            return utterance.transcript
-        if self.reference_text == "transcript":
-            raise MetricError(
-                f"{self.name}: utterance {utterance.id!r} has no transcript and option "
-                "reference_text='transcript' forbids recognising the reference instead; use "
-                "reference_text='auto' for suites without transcripts"
-            )
-        if utterance.reference is None:
-            raise MetricError(
-                f"{self.name}: utterance {utterance.id!r} has neither a transcript nor a "
-                "reference to recognise one from"
-            )
-        assert self._recognizer is not None
-        audio = utterance.reference
-        what = f"the reference of {utterance.id!r}"
-        samples = samples_at(audio, SAMPLE_RATE, what, self.name)
-        # What a recogniser makes of a reference without sound (silence, a constant, a click)
-        # is no reference text: its words would be hallucinations, and the error rate of the
-        # output against them an invented number.
-        require_sound(samples, SAMPLE_RATE, what, self.name)
-        return self._recognizer.transcribe(audio)
+    def load_transcriber(self) -> Recognizer:
+        return shared_recognizer()
 
     def edits(self, reference: str, hypothesis: str) -> EditCounts:
         return (word_edits if self.unit == "words" else char_edits)(reference, hypothesis)
 
-    def score_batch(
-        self, restorations: Sequence[Restoration], utterances: Sequence[Utterance]
-    ) -> list[dict[str, float]]:
-        check_batch(self.name, restorations, utterances)
-        self.setup()
-        assert self._recognizer is not None
-        output = self.outputs[0]
-        scores = []
-        for restoration, utterance in zip(restorations, utterances, strict=True):
-            samples_at(
-                restoration.audio, SAMPLE_RATE, f"the restoration of {utterance.id!r}", self.name
-            )
-            reference = self.reference_words(utterance)
-            # Any output has a defined error rate, silence, a constant or a click included:
-            # the recogniser's words for it (none, or a spurious one) against the reference
-            # text, which loses about every reference word (WER about 1).
-            hypothesis = self._recognizer.transcribe(restoration.audio)
-            counts = self.edits(reference, hypothesis)
-            if counts.reference_length == 0:
-                raise MetricError(
-                    f"{self.name}: the reference text of {utterance.id!r} is empty after "
-                    f"normalisation ({reference!r}), so the error rate is undefined"
-                )
-            scores.append({output: counts.rate})
-        return scores
+    def edit_counts(self, reference: str, hypothesis: str) -> dict[str, EditCounts]:
+        return {self.outputs[0]: self.edits(reference, hypothesis)}
 
     def weights_sha256(self) -> dict[str, str]:
         return {name: sha256_of(path) for name, path in model_files().items()}

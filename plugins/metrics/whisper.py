@@ -65,25 +65,24 @@ input transcribe their shared reference once.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from gensr_bench import Metric, hookimpl
-from gensr_bench.errors import AudioValidationError, ConfigError, GensrError, MetricError
-from gensr_bench.records import Audio, Restoration, Utterance
+from gensr_bench.errors import ConfigError, GensrError
+from gensr_bench.records import Audio
 from gensr_bench.weights import sha256_of
 
-from ._util import check_batch, require_sound, samples_at
-from .text import char_edits, word_edits
+from .text import EditCounts, char_edits, word_edits
+
+# The reference-text choice, the transcription memory and the scoring loop live in the shared
+# module transcription.py (asr.py derives from them too); these names stay importable here.
+from .transcription import REFERENCE_TEXT_CHOICES as REFERENCE_TEXT_CHOICES
+from .transcription import TRANSCRIPTION_CACHE_SIZE as TRANSCRIPTION_CACHE_SIZE
+from .transcription import CachingTranscriber, TranscriptionErrorRate
 
 SAMPLE_RATE = 16000
-#: Transcriptions kept per process, keyed by audio content hash.
-TRANSCRIPTION_CACHE_SIZE = 1024
-REFERENCE_TEXT_CHOICES = ("auto", "transcript", "asr")
 DEVICES = ("cpu", "cuda")
 DEFAULT_COMPUTE_TYPES = {"cpu": "int8", "cuda": "float16"}
 #: The package that bundles the default model, and its folder inside it.
@@ -166,13 +165,16 @@ def model_files(folder: Path) -> dict[str, Path]:
     }
 
 
-class WhisperTranscriber:
+class WhisperTranscriber(CachingTranscriber):
     """A faster-whisper model that transcribes whole 16-kHz utterances, one at a time.
 
     ``transcribe`` decodes with the module's fixed settings (``DECODING``) on ``CPU_THREADS``
     threads; the last ``cache_size`` transcriptions are kept by audio content (0: none). Safe
     to share between threads.
     """
+
+    sample_rate = SAMPLE_RATE
+    decodes = "Whisper transcribes"
 
     def __init__(
         self,
@@ -204,30 +206,14 @@ class WhisperTranscriber:
                 f"{device} with compute_type={compute_type}: {exc}; check the folder, and pick "
                 "a device and compute type this machine supports (cpu with int8 always works)"
             ) from exc
+        super().__init__(cache_size)
         self.folder = folder
-        self._lock = threading.Lock()
-        self._cache: OrderedDict[str, str] = OrderedDict()
-        self._cache_size = cache_size
 
-    def transcribe(self, audio: Audio) -> str:
+    def decode(self, audio: Audio) -> str:
         """The words Whisper hears in 16-kHz ``audio``, as it writes them ('' when none)."""
-        if audio.sample_rate != SAMPLE_RATE:
-            raise AudioValidationError(
-                f"Whisper transcribes {SAMPLE_RATE} Hz audio, got {audio.sample_rate} Hz; "
-                "resample it first (gensr_bench.audio.resample)"
-            )
-        key = audio.content_hash()
-        with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
-            segments, _ = self._model.transcribe(audio.samples, **DECODING)
-            # The segments are a generator: decoding happens while it is consumed.
-            text = " ".join(segment.text.strip() for segment in segments).strip()
-            self._cache[key] = text
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-            return text
+        segments, _ = self._model.transcribe(audio.samples, **DECODING)
+        # The segments are a generator: decoding happens while it is consumed.
+        return " ".join(segment.text.strip() for segment in segments).strip()
 
 
 @cache
@@ -236,7 +222,7 @@ def shared_transcriber(folder: Path, device: str, compute_type: str) -> WhisperT
     return WhisperTranscriber(folder, device, compute_type)
 
 
-class Whisper(Metric):
+class Whisper(TranscriptionErrorRate):
     """Word and character error rates of a Whisper (tiny.en) transcription; lower is better.
 
     Reference text: the utterance's transcript, else the transcription of its reference audio
@@ -247,22 +233,11 @@ class Whisper(Metric):
     name = "whisper"
     version = "1"
     outputs = ("whisper_wer", "whisper_cer")
-    higher_is_better = False
-    requires_reference = True
-    uses_transcript = True
     sample_rate = SAMPLE_RATE
-    default = False
     accepted_options = ("model", "device", "compute_type", "reference_text")
 
     def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        choice = self.options.get("reference_text", "auto")
-        if choice not in REFERENCE_TEXT_CHOICES:
-            raise ConfigError(
-                f"{self.name}: option reference_text={choice!r} is not one of "
-                f"{', '.join(REFERENCE_TEXT_CHOICES)}"
-            )
-        self.reference_text: str = choice
+        super().__init__(**options)  # checks reference_text first
         device = str(self.options.get("device", "cpu"))
         if device not in DEVICES:
             raise ConfigError(
@@ -277,12 +252,10 @@ class Whisper(Metric):
         else:
             self.model_dir = check_model_dir(Path(str(model)).expanduser())
             self.model_label = str(self.model_dir)
-        self._transcriber: WhisperTranscriber | None = None
         self._hashes: dict[str, str] | None = None
 
-    def setup(self) -> None:
-        if self._transcriber is None:
-            self._transcriber = shared_transcriber(self.model_dir, self.device, self.compute_type)
+    def load_transcriber(self) -> WhisperTranscriber:
+        return shared_transcriber(self.model_dir, self.device, self.compute_type)
 
     def config(self) -> dict[str, Any]:
         config = super().config()
@@ -304,55 +277,12 @@ class Whisper(Metric):
             }
         return dict(self._hashes)
 
-    def reference_words(self, utterance: Utterance) -> str:
-        """The text a restoration of ``utterance`` is compared with (see ``reference_text``)."""
-        if self.reference_text != "asr" and utterance.transcript is not None:
-            return utterance.transcript
-        if self.reference_text == "transcript":
-            raise MetricError(
-                f"{self.name}: utterance {utterance.id!r} has no transcript and option "
-                "reference_text='transcript' forbids transcribing the reference instead; use "
-                "reference_text='auto' for suites without transcripts"
-            )
-        if utterance.reference is None:
-            raise MetricError(
-                f"{self.name}: utterance {utterance.id!r} has neither a transcript nor a "
-                "reference to transcribe one from"
-            )
-        assert self._transcriber is not None
-        audio = utterance.reference
-        what = f"the reference of {utterance.id!r}"
-        samples = samples_at(audio, SAMPLE_RATE, what, self.name)
-        # What Whisper makes of a reference without sound is no reference text: its words
-        # would be hallucinations, and the error rate of the output against them invented.
-        require_sound(samples, SAMPLE_RATE, what, self.name)
-        return self._transcriber.transcribe(audio)
-
-    def score_batch(
-        self, restorations: Sequence[Restoration], utterances: Sequence[Utterance]
-    ) -> list[dict[str, float]]:
-        check_batch(self.name, restorations, utterances)
-        self.setup()
-        assert self._transcriber is not None
+    def edit_counts(self, reference: str, hypothesis: str) -> dict[str, EditCounts]:
         wer_output, cer_output = self.outputs
-        scores = []
-        for restoration, utterance in zip(restorations, utterances, strict=True):
-            samples_at(
-                restoration.audio, SAMPLE_RATE, f"the restoration of {utterance.id!r}", self.name
-            )
-            reference = self.reference_words(utterance)
-            # Any output has a defined error rate, silence and noise included: Whisper's words
-            # for it (none, or a hallucinated phrase) against the reference text.
-            hypothesis = self._transcriber.transcribe(restoration.audio)
-            words = word_edits(reference, hypothesis)
-            if words.reference_length == 0:
-                raise MetricError(
-                    f"{self.name}: the reference text of {utterance.id!r} is empty after "
-                    f"normalisation ({reference!r}), so the error rate is undefined"
-                )
-            characters = char_edits(reference, hypothesis)
-            scores.append({wer_output: words.rate, cer_output: characters.rate})
-        return scores
+        return {
+            wer_output: word_edits(reference, hypothesis),
+            cer_output: char_edits(reference, hypothesis),
+        }
 
 
 @hookimpl

@@ -116,7 +116,7 @@ def _tone(value: float) -> Audio:
 
 def _metric(cls: type[Wer] | type[Cer], texts: dict[str, str], **options: str) -> Wer | Cer:
     metric = cls(**options)
-    metric._recognizer = FakeRecognizer(texts)  # type: ignore[assignment]
+    metric._transcriber = FakeRecognizer(texts)
     return metric
 
 
