@@ -1,7 +1,9 @@
-"""wer / cer: reference-text choice, the PocketSphinx recogniser on espeak speech, conformance.
+"""wer / cer: declaration, the PocketSphinx recogniser on espeak speech, conformance.
 
-The text normalisation and alignment are tested in test_text.py (they live in text.py); here,
-only that asr still exports them under their old names."""
+The text normalisation and alignment are tested in test_text.py (they live in text.py), the
+reference-text choice, the transcription memory and the scoring loop in test_transcription.py
+(they live in transcription.py, shared with whisper); here, only that asr still exports the
+text helpers under their old names."""
 
 from __future__ import annotations
 
@@ -9,8 +11,7 @@ import numpy as np
 import pytest
 
 from gensr_bench.audio import resample
-from gensr_bench.errors import AudioValidationError, ConfigError, MetricError
-from gensr_bench.records import Audio, Restoration, Utterance
+from gensr_bench.records import Audio, Utterance
 from gensr_bench.testing import add_noise, as_restorations, check_metric_conformance
 from gensr_bench_plugins.metrics import asr
 from gensr_bench_plugins.metrics import text as text_module
@@ -92,86 +93,12 @@ def test_clean_hypothesis_drops_fillers_and_pronunciation_markers() -> None:
     )
 
 
-# -- the metric, with a stand-in recogniser --------------------------------------------------
-
-
-class FakeRecognizer:
-    """Answers a fixed text per audio content hash and counts calls."""
-
-    def __init__(self, texts: dict[str, str]) -> None:
-        self.texts = texts
-        self.calls = 0
-
-    def transcribe(self, audio: Audio) -> str:
-        self.calls += 1
-        return self.texts[audio.content_hash()]
-
-
-def _tone(value: float) -> Audio:
-    """0.2 s of a 440-Hz tone of amplitude ``value``: distinct audio per value, with sound (a
-    constant would be refused as a reference to transcribe)."""
-    t = np.arange(3200) / 16000
-    return Audio((value * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16000)
-
-
-def _metric(cls: type[Wer] | type[Cer], texts: dict[str, str], **options: str) -> Wer | Cer:
-    metric = cls(**options)
-    metric._transcriber = FakeRecognizer(texts)
-    return metric
-
-
-def test_reference_text_is_the_transcript_when_there_is_one() -> None:
-    output, reference = _tone(0.1), _tone(0.2)
-    texts = {output.content_hash(): "the cat sat", reference.content_hash(): "a dog ran"}
-    utt = Utterance("u", reference, reference, "The cat sat down.", {})
-    restoration = Restoration("u", output, "test")
-    assert _metric(Wer, texts).score_batch([restoration], [utt]) == [{"wer": 0.25}]
-    # reference_text="asr" compares with the recognition of the reference audio instead.
-    assert _metric(Wer, texts, reference_text="asr").score_batch([restoration], [utt]) == [
-        {"wer": 1.0}
-    ]
-
-
-def test_reference_text_falls_back_to_recognising_the_reference() -> None:
-    output, reference = _tone(0.1), _tone(0.2)
-    texts = {output.content_hash(): "the cat", reference.content_hash(): "the cat sat"}
-    utt = Utterance("u", reference, reference, None, {})
-    scores = _metric(Cer, texts).score_batch([Restoration("u", output, "test")], [utt])
-    assert scores == [{"cer": pytest.approx(4 / 11)}]
-    with pytest.raises(MetricError, match="no transcript"):
-        _metric(Wer, texts, reference_text="transcript").score_batch(
-            [Restoration("u", output, "test")], [utt]
-        )
-
-
-def test_no_transcript_and_no_reference_raises() -> None:
-    output = _tone(0.1)
-    utt = Utterance("u", output, None, None, {})
-    with pytest.raises(MetricError, match="neither a transcript nor a reference"):
-        _metric(Wer, {}).score_batch([Restoration("u", output, "test")], [utt])
-
-
-def test_empty_reference_text_raises() -> None:
-    output = _tone(0.1)
-    utt = Utterance("u", output, output, "...", {})
-    metric = _metric(Wer, {output.content_hash(): "words"})
-    with pytest.raises(MetricError, match="empty after normalisation"):
-        metric.score_batch([Restoration("u", output, "test")], [utt])
-
-
-def test_unknown_reference_text_option_raises() -> None:
-    with pytest.raises(ConfigError, match="reference_text"):
-        Wer(reference_text="gold")
-
-
-def test_wrong_sample_rate_raises() -> None:
-    audio = Audio(np.full(800, 0.1, np.float32), 8000)
-    utt = Utterance("u", audio, audio, "words", {})
-    with pytest.raises(AudioValidationError, match="8000 Hz"):
-        _metric(Wer, {}).score_batch([Restoration("u", audio, "test")], [utt])
-
-
 # -- the recogniser --------------------------------------------------------------------------
+
+
+def test_one_recognizer_serves_wer_and_cer() -> None:
+    recognizer = Wer().load_transcriber()
+    assert recognizer is Cer().load_transcriber() is asr.shared_recognizer()
 
 
 def test_to_pcm16_rounds_and_clips() -> None:

@@ -1,5 +1,6 @@
 """whisper: the bundled tiny.en on Piper (neural-voice) speech, noise and silence; options and
-their errors; reference-text choice; batch independence; conformance."""
+their errors; batch independence; conformance. The reference-text choice, the transcription
+memory and the scoring loop (shared with wer/cer) are tested in test_transcription.py."""
 
 from __future__ import annotations
 
@@ -12,12 +13,10 @@ import numpy as np
 import pytest
 
 from gensr_bench.audio import resample
-from gensr_bench.errors import AudioValidationError, ConfigError, MetricError
+from gensr_bench.errors import ConfigError
 from gensr_bench.records import Audio, Restoration, Utterance
-from gensr_bench.runner import BatchProcessor
-from gensr_bench.testing import EchoModel, add_noise, as_restorations, check_metric_conformance
+from gensr_bench.testing import add_noise, as_restorations, check_metric_conformance
 from gensr_bench_plugins.metrics import whisper
-from gensr_bench_plugins.metrics.asr import Wer
 from gensr_bench_plugins.metrics.whisper import (
     DECODING,
     Whisper,
@@ -151,93 +150,15 @@ def test_a_broken_model_file_is_a_config_error_at_setup(tmp_path: Path) -> None:
         metric.setup()
 
 
-@pytest.mark.parametrize(
-    ("options", "message"),
-    [
-        ({"reference_text": "gold"}, "reference_text"),
-        ({"device": "tpu"}, "device='tpu' is not one of cpu, cuda"),
-    ],
-)
-def test_bad_options_raise(options: dict[str, str], message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
-        Whisper(**options)
+def test_an_unknown_device_raises() -> None:
+    # A bad reference_text is refused as for wer/cer: tested in test_transcription.py.
+    with pytest.raises(ConfigError, match="device='tpu' is not one of cpu, cuda"):
+        Whisper(device="tpu")
 
 
 def test_an_unsupported_compute_type_is_a_config_error_at_setup() -> None:
     with pytest.raises(ConfigError, match="compute_type=int3"):
         Whisper(compute_type="int3").setup()
-
-
-# -- reference text, with a stand-in transcriber ---------------------------------------------
-
-
-class FakeTranscriber:
-    """Answers a fixed text per audio content hash and counts calls."""
-
-    def __init__(self, texts: dict[str, str]) -> None:
-        self.texts = texts
-        self.calls = 0
-
-    def transcribe(self, audio: Audio) -> str:
-        self.calls += 1
-        return self.texts[audio.content_hash()]
-
-
-def _tone(value: float) -> Audio:
-    """0.2 s of a 440-Hz tone of amplitude ``value``: distinct audio per value, with sound."""
-    t = np.arange(3200) / 16000
-    return Audio((value * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16000)
-
-
-def _metric(texts: dict[str, str], **options: str) -> Whisper:
-    metric = Whisper(**options)
-    metric._transcriber = FakeTranscriber(texts)  # type: ignore[assignment]
-    return metric
-
-
-def test_reference_text_is_the_transcript_when_there_is_one() -> None:
-    output, reference = _tone(0.1), _tone(0.2)
-    texts = {output.content_hash(): "The cat sat.", reference.content_hash(): "a dog ran"}
-    utt = Utterance("u", reference, reference, "the cat sat down", {})
-    assert score_one(_metric(texts), output, utt) == {
-        "whisper_wer": 0.25,
-        "whisper_cer": pytest.approx(5 / 16),
-    }
-    # reference_text="asr" compares with the transcription of the reference audio instead.
-    scores = score_one(_metric(texts, reference_text="asr"), output, utt)
-    assert scores["whisper_wer"] == 1.0
-
-
-def test_reference_text_falls_back_to_transcribing_the_reference() -> None:
-    output, reference = _tone(0.1), _tone(0.2)
-    texts = {output.content_hash(): "the cat", reference.content_hash(): "The cat sat."}
-    utt = Utterance("u", reference, reference, None, {})
-    metric = _metric(texts)
-    assert score_one(metric, output, utt) == {
-        "whisper_wer": pytest.approx(1 / 3),
-        "whisper_cer": pytest.approx(4 / 11),
-    }
-    with pytest.raises(MetricError, match="no transcript"):
-        score_one(_metric(texts, reference_text="transcript"), output, utt)
-
-
-def test_no_transcript_and_no_reference_raises() -> None:
-    output = _tone(0.1)
-    with pytest.raises(MetricError, match="neither a transcript nor a reference"):
-        score_one(_metric({}), output, Utterance("u", output, None, None, {}))
-
-
-def test_empty_reference_text_raises() -> None:
-    output = _tone(0.1)
-    metric = _metric({output.content_hash(): "words"})
-    with pytest.raises(MetricError, match="empty after normalisation"):
-        score_one(metric, output, Utterance("u", output, output, "...", {}))
-
-
-def test_wrong_sample_rate_raises() -> None:
-    audio = Audio(np.full(800, 0.1, np.float32), 8000)
-    with pytest.raises(AudioValidationError, match="8000 Hz"):
-        score_one(_metric({}), audio, Utterance("u", audio, audio, "words", {}))
 
 
 # -- the model -------------------------------------------------------------------------------
@@ -261,19 +182,6 @@ def test_noise_and_silence_outputs_get_a_high_error_rate(speech: list[Utterance]
     for output in (white_noise(), silence()):
         scores = score_one(metric, output, speech[0])
         assert scores["whisper_wer"] >= 0.8 and scores["whisper_cer"] >= 0.8, scores
-
-
-@pytest.mark.parametrize("cls", [Whisper, Wer])
-def test_a_silent_reference_without_transcript_is_none_with_a_reason(
-    speech: list[Utterance], cls: type[Whisper] | type[Wer]
-) -> None:
-    """Scored the way a run scores it: None plus the reason, never 0."""
-    output = speech[0].degraded
-    utt = Utterance("silent-reference", output, silence(), None, {})
-    [(scored, _)] = BatchProcessor(EchoModel(), [cls()]).process([(0, utt)], seed=0)
-    for name in cls.outputs:
-        assert scored.scores[name] is None
-        assert "the reference of 'silent-reference' is digital silence" in scored.errors[name]
 
 
 def test_scores_do_not_depend_on_the_batch(speech: list[Utterance]) -> None:
