@@ -44,7 +44,8 @@ short, silent or unreadable are refused with their name. Without it no file is r
 Sizes, seeds, levels and the cache work as in ``synth.py``: 150 test and 1000 train utterances
 by default (option ``size``), deterministic for (suite name, ``seed``, index), 16 kHz float32,
 reference at -35...-15 dBFS, cached as ``.utt`` files under ``$GENSR_BENCH_CACHE_DIR/suites``.
-Generating takes about 2-3 s per utterance on one core (the voice, and the simulated rooms).
+Generating takes about 1.4 s per utterance on one core (measured: 215 s for the 150 of
+``piper-gsr``; the voice, its session, and the simulated rooms).
 """
 
 from __future__ import annotations
