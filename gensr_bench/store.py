@@ -14,9 +14,10 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from gensr_bench.errors import RESUME_HINT, StoreError, disk_full_as_error
 from gensr_bench.records import RunResult, ScoredOutput
@@ -69,7 +70,11 @@ def _dumps(value: Any) -> str:
 
 
 class RunStore:
-    """Per-utterance results of one run, keyed by utterance id."""
+    """Per-utterance results of one run, keyed by utterance id.
+
+    A writer uses it as a context manager (``with RunStore(out) as store:``), which closes the
+    connection however the block ends; a reader calls :func:`read_run` instead.
+    """
 
     def __init__(self, out_dir: str | Path) -> None:
         self.out_dir = Path(out_dir)
@@ -192,13 +197,76 @@ class RunStore:
             )
 
     def close(self) -> None:
+        """Close the connection (if open); closing again does nothing."""
         if self._db is not None:
             self._db.close()
             self._db = None
 
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def has_run(run_dir: str | Path) -> bool:
+    """Whether ``run_dir`` holds a run store (opens nothing)."""
+    return (Path(run_dir) / RUN_DB).exists()
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """What a run folder records, read at once by :func:`read_run` (the store is closed)."""
+
+    out_dir: Path
+    config: dict[str, Any] | None
+    """The run's configuration; ``None`` when the store records none (not a gensr-bench run)."""
+    provenance: dict[str, Any] | None
+    sessions: list[Any] | None
+    status: str | None
+    """``"finished"`` once the run's summary was written; ``None`` before."""
+    count: int
+    """How many utterances are scored (also when ``outputs`` was not read)."""
+    outputs: tuple[ScoredOutput, ...]
+    """Every scored utterance in suite order; empty when read with ``outputs=False``."""
+
+
+def read_run(run_dir: str | Path, *, outputs: bool = True) -> StoredRun:
+    """Read the run in ``run_dir`` (its config, provenance, sessions, status and scored
+    outputs) and close its store again; with ``outputs=False`` the outputs are only counted.
+
+    Raises:
+        StoreError: ``run_dir`` holds no run store (the message says what to pass instead).
+    """
+    with RunStore(run_dir) as store:
+        config = store.get_info("config")
+        provenance = store.get_info("provenance")
+        sessions = store.get_info("sessions")
+        status = store.get_info("status")
+        scored = tuple(store.outputs()) if outputs else ()
+        count = len(scored) if outputs else store.count()
+    return StoredRun(
+        out_dir=store.out_dir,
+        config=config if isinstance(config, dict) else None,
+        provenance=provenance if isinstance(provenance, dict) else None,
+        sessions=sessions if isinstance(sessions, list) else None,
+        status=status if isinstance(status, str) else None,
+        count=count,
+        outputs=scored,
+    )
+
 
 class ScoreCache:
-    """Metric values keyed by content: (metric identity, output hash, reference hash, rate)."""
+    """Metric values keyed by content: (metric identity, output hash, reference hash, rate).
+
+    A context manager: ``with ScoreCache() as cache:`` closes the connection however the block
+    ends (a worker's unpickled copy opens its own).
+    """
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path else cache_dir() / "scores.sqlite"
@@ -236,9 +304,21 @@ class ScoreCache:
             self.db.executemany("INSERT OR REPLACE INTO scores (key, value) VALUES (?, ?)", rows)
 
     def close(self) -> None:
+        """Close the connection (if open); closing again does nothing."""
         if self._db is not None:
             self._db.close()
             self._db = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
 
     def __getstate__(self) -> dict[str, Any]:
         return {"path": self.path, "_db": None}

@@ -19,8 +19,25 @@ import pytest
 from gensr_bench import store as store_module
 from gensr_bench.errors import DiskFullError, StoreError
 from gensr_bench.records import MetricSummary, RunResult, ScoredOutput
-from gensr_bench.store import CACHE_ENV, RUN_DB, RunStore, ScoreCache, write_exports
-from gensr_bench.testing import CliResult, invoke_cli, run_rows, scored_output
+from gensr_bench.runner import RunOptions, run_suite
+from gensr_bench.store import (
+    CACHE_ENV,
+    RUN_DB,
+    RunStore,
+    ScoreCache,
+    read_run,
+    write_exports,
+)
+from gensr_bench.testing import (
+    CliResult,
+    EchoModel,
+    LevelMetric,
+    ListSuite,
+    invoke_cli,
+    run_rows,
+    scored_output,
+    tiny_utterances,
+)
 
 CONFIG: dict[str, Any] = {
     "model": "test-echo",
@@ -136,6 +153,100 @@ def test_reading_a_folder_without_a_store_explains_itself(tmp_path: Path) -> Non
         list(missing.outputs())
 
 
+def _is_closed(connection: sqlite3.Connection) -> bool:
+    try:
+        connection.execute("SELECT 1")
+    except sqlite3.ProgrammingError:  # "Cannot operate on a closed database."
+        return True
+    return False
+
+
+def test_a_run_store_closes_when_its_block_raises(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="mid-run"), RunStore(tmp_path / "run") as store:
+        store.create(CONFIG, resume=False, overwrite=False)
+        store.write(rich_output(0))
+        connection = store.db
+        raise RuntimeError("mid-run")
+    assert _is_closed(connection)
+    assert RunStore(tmp_path / "run").count() == 1  # what was written before stays
+
+
+def test_closing_a_run_store_twice_is_harmless(store: RunStore) -> None:
+    connection = store.db
+    with store:
+        pass
+    store.close()
+    assert _is_closed(connection)
+    assert store.count() == 0  # a closed store opens again when used
+
+
+def _finished_run(tmp_path: Path, n: int = 3) -> Path:
+    out = tmp_path / "finished"
+    run_suite(
+        EchoModel(),
+        ListSuite(tiny_utterances(n)),
+        [LevelMetric()],
+        out,
+        RunOptions(use_cache=False),
+    )
+    return out
+
+
+def _recording_connections(monkeypatch: pytest.MonkeyPatch) -> list[sqlite3.Connection]:
+    opened: list[sqlite3.Connection] = []
+    connect = store_module._connect
+
+    def recording(path: Path, **kwargs: Any) -> sqlite3.Connection:
+        opened.append(connect(path, **kwargs))
+        return opened[-1]
+
+    monkeypatch.setattr(store_module, "_connect", recording)
+    return opened
+
+
+def test_read_run_reads_a_finished_run_and_closes_its_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = _finished_run(tmp_path)
+    with RunStore(out) as store:
+        expected = list(store.outputs())
+        config = store.get_info("config")
+    opened = _recording_connections(monkeypatch)
+
+    run = read_run(out)
+
+    assert opened and all(_is_closed(c) for c in opened)
+    assert run.out_dir == out
+    assert run.config == config
+    assert run.status == "finished"
+    assert run.count == 3
+    assert list(run.outputs) == expected
+    assert [o.index for o in run.outputs] == [0, 1, 2]
+    assert run.provenance is not None and "gensr_bench_version" in run.provenance
+    assert run.sessions is not None and len(run.sessions) == 1
+
+
+def test_read_run_without_outputs_only_counts_them(tmp_path: Path) -> None:
+    run = read_run(_finished_run(tmp_path, n=2), outputs=False)
+    assert run.outputs == ()
+    assert run.count == 2
+    assert run.status == "finished"
+
+
+def test_read_run_of_an_unfinished_run_has_no_status(store: RunStore) -> None:
+    store.write(rich_output(0))
+    run = read_run(store.out_dir)
+    assert run.status is None
+    assert run.config is not None and run.config["seed"] == 0
+    assert run.outputs == (rich_output(0),)
+
+
+def test_read_run_of_a_folder_without_a_run_explains_itself(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match=r"no results store at .*--out folder"):
+        read_run(tmp_path / "empty")
+    assert not (tmp_path / "empty").exists()  # reading creates nothing
+
+
 # --- the score cache ----------------------------------------------------------------------
 
 
@@ -154,6 +265,19 @@ def test_cache_get_and_put(cache: ScoreCache) -> None:
     assert cache.get(key) == {"snr_db": 12.5}
     cache.close()
     assert ScoreCache(cache.path).get(key) == {"snr_db": 12.5}  # persisted
+
+
+def test_a_score_cache_closes_when_its_block_raises_and_closing_twice_is_harmless(
+    cache: ScoreCache,
+) -> None:
+    with pytest.raises(KeyboardInterrupt), cache:
+        cache.put_many({"a": {"v": 1.0}})
+        connection = cache.db
+        raise KeyboardInterrupt
+    assert _is_closed(connection)
+    cache.close()
+    with cache:
+        assert cache.get("a") == {"v": 1.0}  # a closed cache opens again when used
 
 
 def test_cache_key_changes_with_each_component() -> None:
