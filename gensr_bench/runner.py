@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -210,10 +211,11 @@ def run_suite(
 
     if not metrics:
         raise ConfigError("no metrics selected; pass --metrics or install a metric plugin")
-    store = RunStore(out_dir)
     config = run_config(model, suite, metrics, options.seed, options.shard)
-    store.create(config, resume=options.resume, overwrite=options.overwrite)
-    try:
+    # Both stores close however the run ends (an error, a KeyboardInterrupt), not only on success.
+    with ExitStack() as closing:
+        store = closing.enter_context(RunStore(out_dir))
+        store.create(config, resume=options.resume, overwrite=options.overwrite)
         done = store.done_ids() if options.resume else set()
         provenance = collect_provenance(pm, model, suite, metrics, options.seed)
         history = store.get_info("sessions") or []
@@ -233,9 +235,7 @@ def run_suite(
             pm.hook.gensr_run_started(run=run_info)
         if on_start is not None:
             on_start(shard_size(len(suite), options.shard), len(done))
-        cache = None
-        if options.use_cache:
-            cache = ScoreCache(options.cache_path)
+        cache = closing.enter_context(ScoreCache(options.cache_path)) if options.use_cache else None
         start = time.perf_counter()
         for scored in evaluate(
             model,
@@ -260,8 +260,4 @@ def run_suite(
         result = finish_run(store, config, {**provenance, "sessions": history}, directions)
         if pm is not None:
             pm.hook.gensr_run_finished(run=run_info, result=result)
-        if cache is not None:
-            cache.close()
         return result
-    finally:
-        store.close()

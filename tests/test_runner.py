@@ -762,3 +762,51 @@ def test_provenance_records_the_cpu_and_the_models_waveform_tolerance() -> None:
         assert cpu["model"] == cpu_info()["model"] and cpu["model"]
     undeclared = collect_provenance(None, EchoModel(), ToySuite(size=1), [], seed=0)
     assert undeclared["components"]["model"]["waveform_tolerance"] is None
+
+
+class _Interrupted(Exception):
+    """Stands for any error after the run has started scoring."""
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, _Interrupted])
+def test_an_interrupted_run_closes_its_score_cache_and_store(tmp_path, monkeypatch, interrupt):
+    import gensr_bench.runner as runner_module
+    import gensr_bench.store as store_module
+
+    caches: list[ScoreCache] = []
+    stores: list[RunStore] = []
+
+    class RecordedCache(ScoreCache):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            caches.append(self)
+
+    class RecordedStore(RunStore):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            stores.append(self)
+
+    monkeypatch.setattr(runner_module, "ScoreCache", RecordedCache)
+    monkeypatch.setattr(store_module, "RunStore", RecordedStore)
+    seen = []
+
+    def stop_after_the_first(scored):
+        seen.append(scored)
+        raise interrupt("stopped mid-run")
+
+    with pytest.raises(interrupt):
+        run_suite(
+            EchoModel(),
+            ListSuite([noisy_utterance(f"u{i}", 1.0, seed=i) for i in range(4)]),
+            [LevelMetric()],
+            tmp_path / "run",
+            RunOptions(batch_size=1, cache_path=str(tmp_path / "cache.sqlite")),
+            on_output=stop_after_the_first,
+        )
+    assert len(seen) == 1
+    (cache,), (store,) = caches, stores
+    assert cache._db is None and store._db is None  # both connections closed
+    # The utterance committed before the interruption stays, and the cache holds its score.
+    assert RunStore(tmp_path / "run").count() == 1
+    with ScoreCache(tmp_path / "cache.sqlite") as reopened:
+        assert len(reopened.db.execute("SELECT key FROM scores").fetchall()) == 1
