@@ -58,7 +58,7 @@ def merge_runs(
     import shutil
 
     from gensr_bench.runner import finish_run
-    from gensr_bench.store import RunStore
+    from gensr_bench.store import RunStore, read_run
 
     if not run_dirs:
         raise ConfigError("name the shard folders to merge (the --out of each --shard run)")
@@ -67,13 +67,9 @@ def merge_runs(
     base: dict[str, Any] | None = None
     count: int | None = None
     for run_dir in map(Path, run_dirs):
-        store = RunStore(run_dir)
-        try:
-            config = store.get_info("config")
-            status = store.get_info("status")
-        finally:
-            store.close()
-        shard = (config or {}).get("shard")
+        recorded = read_run(run_dir, outputs=False)
+        config, status = recorded.config or {}, recorded.status
+        shard = config.get("shard")
         if shard is None:
             raise ConfigError(
                 f"{run_dir} is not a shard: its run was made without --shard i/N; merge only "
@@ -119,50 +115,50 @@ def merge_runs(
             f"cannot merge: shard(s) {', '.join(f'{i}/{count}' for i in missing)} missing; "
             "run them and pass every shard's folder"
         )
-    target = RunStore(out_dir)
-    try:
-        target.create(base, resume=False, overwrite=overwrite)
-        sessions: list[Any] = []
-        provenance: dict[str, Any] = {}
-        seen: dict[str, Path] = {}
-        for index in range(count):
-            run_dir, _ = shards[index]
-            source = RunStore(run_dir)
-            try:
-                for output in source.outputs():
+    with RunStore(out_dir) as target:
+        try:
+            target.create(base, resume=False, overwrite=overwrite)
+            sessions: list[Any] = []
+            provenance: dict[str, Any] = {}
+            seen: dict[str, Path] = {}
+            for index in range(count):
+                run_dir, _ = shards[index]
+                source = read_run(run_dir)
+                for output in source.outputs:
                     if output.utterance_id in seen:
                         raise ConfigError(
-                            f"utterance {output.utterance_id!r} is in {seen[output.utterance_id]}"
-                            f" and in {run_dir}; these shards overlap"
+                            f"utterance {output.utterance_id!r} is in "
+                            f"{seen[output.utterance_id]} and in {run_dir}; these shards overlap"
                         )
                     seen[output.utterance_id] = run_dir
                     target.write(output)
-                shard_provenance = source.get_info("provenance") or {}
                 sessions.extend(
                     {**session, "shard": f"{index}/{count}", "run_dir": str(run_dir)}
-                    for session in (source.get_info("sessions") or [])
+                    for session in (source.sessions or [])
                 )
-            finally:
-                source.close()
-            provenance = provenance or shard_provenance
-            audio = run_dir / "audio"
-            if audio.is_dir():
-                shutil.copytree(
-                    audio, Path(out_dir) / "audio", dirs_exist_ok=True, copy_function=_copy_file
-                )
-        provenance = {**provenance, "merged_from": [str(shards[i][0]) for i in range(count)]}
-        target.set_info("provenance", provenance)
-        target.set_info("sessions", sessions)
-        # Every row lists every output of the run, in the metrics' order (BatchProcessor).
-        first = next(target.outputs(), None)
-        names = list(first.scores) if first is not None else []
-        ordered = {name: directions[name] for name in names}
-        return finish_run(target, base, {**provenance, "sessions": sessions}, ordered)
-    except DiskFullError as exc:
-        # A merge has no --resume: it is redone whole, over its own partial output.
-        raise DiskFullError(exc.folder, exc.detail, "rerun the merge with --overwrite") from exc
-    finally:
-        target.close()
+                provenance = provenance or source.provenance or {}
+                audio = run_dir / "audio"
+                if audio.is_dir():
+                    shutil.copytree(
+                        audio,
+                        Path(out_dir) / "audio",
+                        dirs_exist_ok=True,
+                        copy_function=_copy_file,
+                    )
+            provenance = {
+                **provenance,
+                "merged_from": [str(shards[i][0]) for i in range(count)],
+            }
+            target.set_info("provenance", provenance)
+            target.set_info("sessions", sessions)
+            # Every row lists every output of the run, in the metrics' order (BatchProcessor).
+            first = next(target.outputs(), None)
+            names = list(first.scores) if first is not None else []
+            ordered = {name: directions[name] for name in names}
+            return finish_run(target, base, {**provenance, "sessions": sessions}, ordered)
+        except DiskFullError as exc:
+            # A merge has no --resume: it is redone whole, over its own partial output.
+            raise DiskFullError(exc.folder, exc.detail, "rerun the merge with --overwrite") from exc
 
 
 def _copy_file(source: str, destination: str) -> str:

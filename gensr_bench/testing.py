@@ -457,16 +457,12 @@ Row = tuple[str, int, dict[str, Any], dict[str, Any], dict[str, Any]]
 def run_rows(run_dir: Path) -> list[Row]:
     """What must not differ between two runs of the same work (backends, workers, shards):
     each row's id, suite position, scores, errors and meta, in suite order."""
-    from gensr_bench.store import RunStore
+    from gensr_bench.store import read_run
 
-    store = RunStore(run_dir)
-    try:
-        return [
-            (o.utterance_id, o.index, dict(o.scores), dict(o.errors), dict(o.meta))
-            for o in store.outputs()
-        ]
-    finally:
-        store.close()
+    return [
+        (o.utterance_id, o.index, dict(o.scores), dict(o.errors), dict(o.meta))
+        for o in read_run(run_dir).outputs
+    ]
 
 
 def scored_output(

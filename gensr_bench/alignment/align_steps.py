@@ -97,15 +97,9 @@ def _alignable(reg: Any, model: Any, spec: str) -> None:
 
 def _candidates_finished(run_dir: Path) -> bool:
     """Whether ``run_dir`` holds a finished candidate run (a resumed `align` samples nothing)."""
-    from gensr_bench.store import RunStore
+    from gensr_bench.store import has_run, read_run
 
-    store = RunStore(run_dir)
-    if not store.exists():
-        return False
-    try:
-        return bool(store.get_info("status") == "finished")
-    finally:
-        store.close()
+    return has_run(run_dir) and read_run(run_dir, outputs=False).status == "finished"
 
 
 def _preflight_metrics(metrics: Sequence[type[Metric]], options: Mapping[str, Any]) -> None:
@@ -136,23 +130,19 @@ def _missing_scores(run_dir: Path, outputs: Sequence[str]) -> str:
 
     ``""`` when every candidate has a score on every output (the cause is elsewhere).
     """
-    from gensr_bench.store import RunStore
+    from gensr_bench.store import read_run
 
     missing: dict[str, int] = {name: 0 for name in outputs}
     first_error: dict[str, str] = {}
     total = 0
-    store = RunStore(run_dir)
-    try:
-        for output in store.outputs():
-            total += 1
-            for name in outputs:
-                if output.scores.get(name) is None:
-                    missing[name] += 1
-                    error = output.errors.get(name)
-                    if error and name not in first_error:
-                        first_error[name] = error
-    finally:
-        store.close()
+    for output in read_run(run_dir).outputs:
+        total += 1
+        for name in outputs:
+            if output.scores.get(name) is None:
+                missing[name] += 1
+                error = output.errors.get(name)
+                if error and name not in first_error:
+                    first_error[name] = error
     parts = [
         f"{name}: {count} of {total}"
         + (f" (e.g. {first_error[name]})" if name in first_error else "")
@@ -198,7 +188,7 @@ def _pairs_step(
     resume: bool,
 ) -> tuple[list[PreferencePair], dict[str, Utterance], PairsRecord]:
     """(pairs, inputs by id, record): the saved pairs when their settings match, else new."""
-    from gensr_bench.store import RunStore, ScoreCache
+    from gensr_bench.store import ScoreCache, read_run
 
     from .pipeline import (
         load_pairs,
@@ -210,11 +200,7 @@ def _pairs_step(
     from .trainer import STATE_FILE
 
     pairs_dir = out_dir / PAIRS_DIR
-    store = RunStore(cand_dir)
-    try:
-        outputs = store.count()
-    finally:
-        store.close()
+    outputs = read_run(cand_dir, outputs=False).count
     record = read_pairs_record(pairs_dir) if resume else None
     if (
         record is not None
@@ -232,8 +218,7 @@ def _pairs_step(
             f"(saved: {None if record is None else dict(record.settings)}); rerun with the "
             "same options, or align into another --out"
         )
-    cache = ScoreCache()
-    try:
+    with ScoreCache() as cache:
         pair_set = pairs_from_run(
             cand_dir,
             suite,
@@ -244,8 +229,6 @@ def _pairs_step(
             reference_metrics=metrics,
             cache=cache,
         )
-    finally:
-        cache.close()
     record = save_pairs(
         pair_set.pairs,
         pair_set.degraded,

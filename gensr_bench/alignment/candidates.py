@@ -104,14 +104,13 @@ def load_candidates(run_dir: str | Path) -> dict[str, list[dict[str, Any]]]:
     Each entry holds ``id``, ``k``, ``scores``, ``errors``, ``meta`` and ``audio`` (the saved
     file, or ``None`` when the run did not keep audio or the output failed).
     """
-    from gensr_bench.store import RunStore
+    from gensr_bench.store import RUN_DB, has_run, read_run
 
     run = Path(run_dir)
-    store = RunStore(run)
-    if not store.exists():
-        raise StoreError(f"no candidate run in {run}: expected {run / 'results.sqlite'}")
+    if not has_run(run):
+        raise StoreError(f"no candidate run in {run}: expected {run / RUN_DB}")
     grouped: dict[str, list[dict[str, Any]]] = {}
-    for output in store.outputs():
+    for output in read_run(run).outputs:
         source = output.meta.get("source_id")
         if source is None:
             raise StoreError(

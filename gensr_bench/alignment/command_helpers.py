@@ -71,21 +71,17 @@ def _echo_stats(stats: Mapping[str, Any], signed: bool) -> None:
 
 def _finished_candidate_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], int]:
     """The config, provenance and number of outputs of a finished candidate run."""
-    from gensr_bench.store import RunStore
+    from gensr_bench.store import RUN_DB, has_run, read_run
 
-    store = RunStore(run_dir)
-    if not store.exists():
+    if not has_run(run_dir):
         raise StoreError(
-            f"no candidate run in {run_dir}: expected {store.path}; make candidates with "
+            f"no candidate run in {run_dir}: expected {run_dir / RUN_DB}; make candidates with "
             "`gensr-bench align` (they go to OUT/candidates)"
         )
-    try:
-        config = store.get_info("config") or {}
-        provenance = store.get_info("provenance") or {}
-        status = store.get_info("status")
-        count = store.count()
-    finally:
-        store.close()
+    run = read_run(run_dir, outputs=False)
+    config = run.config or {}
+    provenance = run.provenance or {}
+    status, count = run.status, run.count
     if "candidates" not in (config.get("suite") or {}):
         raise StoreError(
             f"{run_dir} is not a candidate run (its suite records no candidate count); make "

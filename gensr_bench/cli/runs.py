@@ -27,13 +27,9 @@ def _print_ignored(lead: str, ignored: Sequence[tuple[str, str]]) -> None:
 
 
 def _print_notes(out_dir: Path) -> None:
-    from gensr_bench.store import RunStore
+    from gensr_bench.store import read_run
 
-    store = RunStore(out_dir)
-    try:
-        outputs = list(store.outputs())
-    finally:
-        store.close()
+    outputs = read_run(out_dir).outputs
     with_errors = [o for o in outputs if o.errors]
     normalised = sum("peak_normalised_gain" in o.flags for o in outputs)
     if normalised:
@@ -73,14 +69,10 @@ def _load_run(run_dir: Path) -> tuple[dict[str, Any], list[Any]]:
         from gensr_bench.leaderboard import load_entry
 
         return load_entry(run_dir)
-    from gensr_bench.store import RunStore
+    from gensr_bench.store import read_run
 
-    store = RunStore(run_dir)
-    try:
-        config = store.get_info("config") or {}
-        return config, list(store.outputs())
-    finally:
-        store.close()
+    run = read_run(run_dir)
+    return run.config or {}, list(run.outputs)
 
 
 def _load_run_with_provenance(
@@ -91,15 +83,10 @@ def _load_run_with_provenance(
         from gensr_bench.leaderboard import load_entry_with_provenance
 
         return load_entry_with_provenance(run_dir)
-    from gensr_bench.store import RunStore
+    from gensr_bench.store import read_run
 
-    store = RunStore(run_dir)
-    try:
-        config = store.get_info("config") or {}
-        provenance = store.get_info("provenance")
-        return config, list(store.outputs()), provenance if isinstance(provenance, dict) else None
-    finally:
-        store.close()
+    run = read_run(run_dir)
+    return run.config or {}, list(run.outputs), run.provenance
 
 
 def _all_metric_outputs(state: _State) -> dict[str, dict[str, bool]]:

@@ -57,37 +57,33 @@ def entry_id(model: str, suite: str, tag: str | None = None) -> str:
 
 
 def _read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], list[ScoredOutput]]:
-    from gensr_bench.store import RunStore
+    from gensr_bench.store import RUN_DB, has_run, read_run
 
-    store = RunStore(run_dir)
-    if not store.exists():
-        nested = sorted(p.parent.name for p in run_dir.glob("*/results.sqlite"))
+    if not has_run(run_dir):
+        nested = sorted(p.parent.name for p in run_dir.glob(f"*/{RUN_DB}"))
         hint = (
             f"; it holds runs in sub-folders ({', '.join(nested)}): add each of them"
             if nested
             else "; pass the --out folder of a finished `gensr-bench run`"
         )
-        raise EntryError(f"{run_dir} holds no run: {store.path} does not exist{hint}")
+        raise EntryError(f"{run_dir} holds no run: {run_dir / RUN_DB} does not exist{hint}")
     try:
-        config = store.get_info("config")
-        provenance = store.get_info("provenance") or {}
-        sessions = store.get_info("sessions")
-        status = store.get_info("status")
-        outputs = list(store.outputs())
+        run = read_run(run_dir)
     except (StoreError, OSError, ValueError) as exc:
         raise EntryError(f"cannot read the run in {run_dir}: {exc}") from exc
-    finally:
-        store.close()
-    if not isinstance(config, dict):
-        raise EntryError(f"{store.path} records no run configuration; is it a gensr-bench run?")
-    if status != "finished":
+    if run.config is None:
         raise EntryError(
-            f"the run in {run_dir} is not finished ({len(outputs)} utterances scored); finish "
+            f"{run_dir / RUN_DB} records no run configuration; is it a gensr-bench run?"
+        )
+    if run.status != "finished":
+        raise EntryError(
+            f"the run in {run_dir} is not finished ({run.count} utterances scored); finish "
             "it with `gensr-bench run ... --out DIR --resume` before adding it"
         )
-    if sessions is not None:
-        provenance = {**provenance, "sessions": sessions}
-    return config, provenance, outputs
+    provenance = run.provenance or {}
+    if run.sessions is not None:
+        provenance = {**provenance, "sessions": run.sessions}
+    return run.config, provenance, list(run.outputs)
 
 
 def entry_from_run(
