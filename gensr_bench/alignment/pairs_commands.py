@@ -95,8 +95,7 @@ def pairs_build(
     suite = _recorded_suite(reg, config, run_dir)
     model = str(config["model"]["name"])
     sha = provenance.get("model_checkpoint_sha256")
-    cache = ScoreCache()
-    try:
+    with ScoreCache() as cache:
         pair_set = pairs_from_run(
             run_dir,
             suite,
@@ -109,8 +108,6 @@ def pairs_build(
             ),
             cache=cache,
         )
-    finally:
-        cache.close()
     record = save_pairs(
         pair_set.pairs,
         pair_set.degraded,
