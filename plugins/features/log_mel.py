@@ -16,6 +16,7 @@ import numpy as np
 
 from gensr_bench import FeatureExtractor, hookimpl
 from gensr_bench.errors import AudioValidationError, ConfigError
+from gensr_bench_plugins.common.mel import mel_filterbank
 
 SAMPLE_RATE = 16000
 WINDOW = 400  # 25 ms
@@ -37,8 +38,6 @@ def _flag(value: Any, name: str) -> bool:
 
 def log_mel_frames(samples: np.ndarray, n_mels: int) -> np.ndarray:
     """(frames, n_mels) mel power in dB of 16-kHz ``samples``; at least one frame."""
-    from gensr_bench_plugins.metrics.nisqa import mel_filterbank
-
     signal = np.asarray(samples, dtype=np.float64)
     if signal.ndim != 1 or signal.size == 0:
         raise AudioValidationError(
