@@ -1,7 +1,8 @@
 """``speaker``: resemblyzer's 256-d GE2E speaker embedding (the speaker-sim metric's encoder).
 
-The same pipeline as the ``speaker-sim`` metric (see its module): resemblyzer's
-``preprocess_wav`` then ``VoiceEncoder.embed_utterance``. Differences of these vectors between
+The same pipeline as the ``speaker-sim`` metric, from the shared module
+``gensr_bench_plugins.common.speaker_encoder``: resemblyzer's ``preprocess_wav`` then
+``VoiceEncoder.embed_utterance``. Differences of these vectors between
 a preferred and a rejected output show how the preference moves the speaker identity.
 """
 
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from gensr_bench import FeatureExtractor, hookimpl
-from gensr_bench_plugins.metrics.speaker_sim import SAMPLE_RATE, load_encoder, speaker_embedding
+from gensr_bench_plugins.common.speaker_encoder import SAMPLE_RATE, load_encoder, speaker_embedding
 
 
 class SpeakerEmbedding(FeatureExtractor):

@@ -9,80 +9,32 @@ Audio in which the VAD finds no voice cannot be embedded and raises.
 The encoder runs with one torch thread (restored afterwards): the batches are a few 1.6-s
 partials, for which a second thread only adds synchronisation, and on a busy 2-core machine
 spin-waiting OpenMP threads made an embedding 8-14 times slower. The runner parallelises across
-worker processes instead.
+worker processes instead. The encoder and the cosine live in the shared module
+``gensr_bench_plugins.common.speaker_encoder`` (the ``speaker`` feature uses them too).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from gensr_bench import Metric, hookimpl
-from gensr_bench.errors import AudioValidationError, GensrError
 from gensr_bench.records import Restoration, Utterance
 from gensr_bench.weights import sha256_of
+from gensr_bench_plugins.common.speaker_encoder import SAMPLE_RATE as SAMPLE_RATE
+from gensr_bench_plugins.common.speaker_encoder import cosine_similarity as cosine_similarity
+from gensr_bench_plugins.common.speaker_encoder import load_encoder as load_encoder
+from gensr_bench_plugins.common.speaker_encoder import speaker_embedding as speaker_embedding
+from gensr_bench_plugins.common.speaker_encoder import weights_path as weights_path
 
-from ._util import PairwiseMetric, require_signal, torch_threads
+from ._util import PairwiseMetric
 
-SAMPLE_RATE = 16000
 #: Reference embeddings kept per metric instance: candidates of one input share a reference.
 REFERENCE_CACHE_SIZE = 256
-
-
-def weights_path() -> Path:
-    """resemblyzer's bundled GE2E weights, found without importing torch."""
-    spec = importlib.util.find_spec("resemblyzer")
-    if spec is None or not spec.submodule_search_locations:
-        raise GensrError(
-            "the speaker-sim metric needs resemblyzer; install it with "
-            "`pip install --no-deps resemblyzer webrtcvad-wheels librosa`"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / "pretrained.pt"
-    if not path.is_file():
-        raise GensrError(f"resemblyzer's weights {path} are missing; reinstall resemblyzer")
-    return path
-
-
-def load_encoder() -> Any:
-    """resemblyzer's VoiceEncoder on the CPU, quietly."""
-    with warnings.catch_warnings():
-        # resemblyzer imports binary_dilation from a deprecated scipy namespace.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from resemblyzer import VoiceEncoder
-    return VoiceEncoder("cpu", verbose=False, weights_fpath=weights_path())
-
-
-def speaker_embedding(samples: npt.ArrayLike, encoder: Any, what: str = "audio") -> np.ndarray:
-    """The resemblyzer embedding of 16-kHz mono ``samples`` (``what`` names it in errors)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from resemblyzer import preprocess_wav
-
-    audio = np.asarray(samples, dtype=np.float32)
-    require_signal(audio, what, "speaker-sim")
-    wav = preprocess_wav(audio)
-    if wav.size == 0:
-        raise AudioValidationError(
-            f"speaker-sim: resemblyzer's voice activity detector found no speech in {what}, "
-            "so it has no speaker embedding; the audio may be noise, music or near-silence"
-        )
-    with torch_threads():
-        embedding = encoder.embed_utterance(wav)
-    return np.asarray(embedding, dtype=np.float64)
-
-
-def cosine_similarity(first: npt.ArrayLike, second: npt.ArrayLike) -> float:
-    """Cosine of the angle between two vectors."""
-    a = np.asarray(first, dtype=np.float64)
-    b = np.asarray(second, dtype=np.float64)
-    return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
 def speaker_similarity(estimate: npt.ArrayLike, reference: npt.ArrayLike, encoder: Any) -> float:
