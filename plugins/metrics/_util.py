@@ -1,5 +1,7 @@
-"""Helpers shared by the built-in metrics: input checks, weight-file hashing and
-``PairwiseMetric``, the base of the intrusive metrics that score each output on its own.
+"""Helpers shared by the built-in metrics: input checks, weight-file hashing,
+``PairwiseMetric``, the base of the intrusive metrics that score each output on its own, and
+for the model-based ones a reference-side cache (``ReferenceCache``) and
+``output_and_reference`` (both signals at one rate, any lengths).
 
 Kept free of heavy imports so that importing a metric module stays cheap.
 """
@@ -7,9 +9,10 @@ Kept free of heavy imports so that importing a metric module stays cheap.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Iterator, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import ClassVar
+from typing import ClassVar, Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -17,6 +20,8 @@ import numpy.typing as npt
 from gensr_bench.errors import AudioValidationError
 from gensr_bench.interfaces import Metric
 from gensr_bench.records import Audio, Restoration, Utterance
+
+V = TypeVar("V")
 
 
 def check_batch(
@@ -216,3 +221,49 @@ def torch_threads(threads: int = 1) -> Iterator[None]:
     finally:
         if torch.get_num_threads() != previous:
             torch.set_num_threads(previous)
+
+
+class ReferenceCache(Generic[V]):
+    """A small least-recently-used map for reference-side features or embeddings."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, V] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get_or_compute(self, key: Hashable, compute: Callable[[], V]) -> V:
+        """The cached value for ``key``, computing and storing it when missing."""
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        value = compute()
+        self._items[key] = value
+        if len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return value
+
+
+def output_and_reference(
+    restoration: Restoration, utterance: Utterance, sample_rate: int, metric: str
+) -> tuple[npt.NDArray, npt.NDArray]:
+    """The restoration's and the reference's samples at ``sample_rate``, any lengths.
+
+    For metrics that need no time alignment (features matched greedily, utterance
+    embeddings). Raises AudioValidationError for a missing reference, a wrong rate, or a signal
+    without sound (``require_sound``): the features of digital silence, a constant or a click
+    are the encoder's biases, and matching them gives a number (a silent output's precision
+    can be high where the reference pauses) that says nothing about the audio.
+    """
+    reference = utterance.reference
+    if reference is None:
+        raise AudioValidationError(
+            f"{metric} needs a clean reference but utterance {utterance.id!r} has none; "
+            "use a non-intrusive metric (e.g. dnsmos) for suites without references"
+        )
+    ref = samples_at(reference, sample_rate, f"the reference of {utterance.id!r}", metric)
+    est = samples_at(restoration.audio, sample_rate, f"the restoration of {utterance.id!r}", metric)
+    require_sound(ref, sample_rate, f"the reference of {utterance.id!r}", metric)
+    require_sound(est, sample_rate, f"the restoration of {utterance.id!r}", metric)
+    return est, ref

@@ -37,17 +37,21 @@ import numpy.typing as npt
 from gensr_bench import Metric, hookimpl
 from gensr_bench.errors import AudioValidationError
 from gensr_bench.records import Restoration, Utterance
-
-from ._util import check_batch, require_signal, torch_threads
-from .speaker_sim import cosine_similarity
-from .speechbertscore import (
+from gensr_bench_plugins.common.hf_models import (
     ModelSource,
-    ReferenceCache,
     import_transformers,
     load_pretrained,
     model_source,
     model_weight_hashes,
+)
+from gensr_bench_plugins.common.speaker_encoder import cosine_similarity
+
+from ._util import (
+    ReferenceCache,
+    check_batch,
     output_and_reference,
+    require_signal,
+    torch_threads,
 )
 
 NAME = "speaker-sim-wavlm"

@@ -34,283 +34,45 @@ pass the folder with ``--metric-option speechbertscore.model=/path/to/dir``.
 The encoder runs with one torch thread (the caller's setting is restored after): the runner
 parallelises across worker processes, and one thread keeps scores bit-for-bit deterministic.
 
-This module also holds the helpers that ``speaker_sim_wavlm`` shares for loading transformers
-models from a hub id or folder (``model_source``, ``load_pretrained``, ``model_weight_hashes``,
-``ReferenceCache``, ``output_and_reference``).
+The helpers it shares with ``speaker_sim_wavlm`` live in shared modules:
+``gensr_bench_plugins.common.hf_models`` (``model_source``, ``load_pretrained``,
+``model_weight_hashes``) and ``gensr_bench_plugins.metrics._util`` (``ReferenceCache``,
+``output_and_reference``); they stay importable from here.
 """
 
 from __future__ import annotations
 
-import os
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Generic, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from gensr_bench import Metric, hookimpl
-from gensr_bench.errors import AudioValidationError, ConfigError, GensrError, MetricError
+from gensr_bench.errors import ConfigError, MetricError
 from gensr_bench.records import Restoration, Utterance
-from gensr_bench.weights import WeightsError, sha256_of
 
-from ._util import check_batch, require_sound, samples_at, torch_threads
+# The helpers shared with speaker_sim_wavlm live in shared modules; re-exported for old callers.
+from gensr_bench_plugins.common.hf_models import WEIGHT_FILE_PATTERNS as WEIGHT_FILE_PATTERNS
+from gensr_bench_plugins.common.hf_models import ModelSource as ModelSource
+from gensr_bench_plugins.common.hf_models import how_to_provide as how_to_provide
+from gensr_bench_plugins.common.hf_models import hub_offline as hub_offline
+from gensr_bench_plugins.common.hf_models import import_transformers as import_transformers
+from gensr_bench_plugins.common.hf_models import load_pretrained as load_pretrained
+from gensr_bench_plugins.common.hf_models import model_source as model_source
+from gensr_bench_plugins.common.hf_models import model_weight_hashes as model_weight_hashes
+from gensr_bench_plugins.common.hf_models import quiet_progress_bars as quiet_progress_bars
+from gensr_bench_plugins.common.hf_models import weight_files_in as weight_files_in
+
+from ._util import ReferenceCache as ReferenceCache
+from ._util import check_batch, torch_threads
+from ._util import output_and_reference as output_and_reference
 
 SAMPLE_RATE = 16000
 DEFAULT_MODEL = "microsoft/wavlm-large"
 DEFAULT_LAYER = 14
 #: Reference features kept per metric instance: the candidates of one input share a reference.
 REFERENCE_CACHE_SIZE = 32
-
-#: Weight files ``save_pretrained`` writes (single file or shards), hashed for run records.
-WEIGHT_FILE_PATTERNS = (
-    "model.safetensors",
-    "model-*-of-*.safetensors",
-    "pytorch_model.bin",
-    "pytorch_model-*-of-*.bin",
-)
-_HUB_WEIGHT_ENTRY_FILES = (
-    "model.safetensors",
-    "model.safetensors.index.json",
-    "pytorch_model.bin",
-    "pytorch_model.bin.index.json",
-)
-_TRUE_VALUES = {"1", "true", "yes", "on"}
-
-T = TypeVar("T")
-V = TypeVar("V")
-
-
-# --- Loading transformers models from a hub id or a local folder (shared) -------------------
-
-
-@dataclass(frozen=True)
-class ModelSource:
-    """Where a transformers model comes from.
-
-    ``name`` is the option as given; ``directory`` the resolved local folder (``None`` for a
-    hub id); ``revision`` the hub revision asked for (``None``: the default branch).
-    """
-
-    name: str
-    directory: Path | None
-    revision: str | None = None
-
-    @property
-    def label(self) -> str:
-        """The folder or the hub id, as it reads in messages and run records."""
-        return str(self.directory) if self.directory is not None else self.name
-
-
-def _looks_like_path(text: str) -> bool:
-    """Whether ``text`` is meant as a folder rather than a hub id (``owner/name``)."""
-    return (
-        text.startswith((".", "/", "~"))
-        or "\\" in text
-        or text.count("/") > 1
-        or Path(text).is_absolute()
-    )
-
-
-def how_to_provide(metric: str, hub_id: str) -> str:
-    """The sentence that tells a user how to give a metric its model."""
-    return (
-        f"download it where the Hugging Face hub is reachable (`hf download {hub_id} "
-        f"--local-dir DIR`, or `from_pretrained(...).save_pretrained(DIR)`), then pass the "
-        f"folder: --metric-option {metric}.model=/path/to/dir"
-    )
-
-
-def model_source(model: Any, revision: Any, metric: str, hub_id: str) -> ModelSource:
-    """Resolve the ``model`` option: an existing folder, else a hub id.
-
-    Raises ConfigError for a value that is not a non-empty string, and WeightsError for a
-    path-like value (absolute, ``./``, ``~``, or more than one ``/``) that is not a folder.
-    ``hub_id`` is the metric's default model, named in the message.
-    """
-    if not isinstance(model, str) or not model.strip():
-        raise ConfigError(
-            f"{metric}: option model must be a hub id or a folder path, got {model!r}; "
-            f"e.g. --metric-option {metric}.model=/path/to/dir"
-        )
-    path = Path(model).expanduser()
-    if path.is_dir():
-        return ModelSource(model, path.resolve())
-    if _looks_like_path(model):
-        raise WeightsError(
-            f"{metric}: model folder {model!r} does not exist; expected a folder written by "
-            f"save_pretrained (config.json plus model.safetensors or pytorch_model.bin). To "
-            f"get one, {how_to_provide(metric, hub_id)}"
-        )
-    return ModelSource(model, None, str(revision) if revision else None)
-
-
-def hub_offline() -> bool:
-    """Whether ``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE`` asks for no network access.
-
-    Read at every call: huggingface_hub reads these once at import, so a later change (as in
-    a test) would otherwise go unnoticed and loading would retry the network for a while.
-    """
-    return any(
-        os.environ.get(variable, "").strip().lower() in _TRUE_VALUES
-        for variable in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    )
-
-
-def import_transformers(metric: str) -> Any:
-    """The transformers module, or a GensrError saying how to install it."""
-    try:
-        import transformers
-    except ImportError as exc:
-        raise GensrError(
-            f"the {metric} metric needs transformers; install it with `pip install transformers` "
-            "(it must keep the installed torch)"
-        ) from exc
-    return transformers
-
-
-@contextmanager
-def quiet_progress_bars() -> Iterator[None]:
-    """Run the block without transformers' progress bars ("Loading weights"), restoring the
-    caller's setting after: every worker process loads the model, and bars there are noise."""
-    from transformers.utils import logging as transformers_logging
-
-    enabled = transformers_logging.is_progress_bar_enabled()
-    transformers_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if enabled:
-            transformers_logging.enable_progress_bar()
-
-
-def load_pretrained(
-    loader: Callable[..., T], source: ModelSource, metric: str, hub_id: str, what: str = "model"
-) -> T:
-    """``loader(name_or_path, ...)`` (a ``from_pretrained``) for ``source``.
-
-    A folder is read with ``local_files_only``; a hub id too when ``hub_offline()``. Raises
-    WeightsError that names the source, the cause and how to provide the model (``what``
-    names the part being loaded, e.g. "feature extractor").
-    """
-    kwargs: dict[str, Any] = {}
-    if source.directory is not None:
-        target = str(source.directory)
-        kwargs["local_files_only"] = True
-    else:
-        target = source.name
-        kwargs["local_files_only"] = hub_offline()
-        if source.revision:
-            kwargs["revision"] = source.revision
-    try:
-        with quiet_progress_bars():
-            return loader(target, **kwargs)
-    except (OSError, ValueError) as exc:
-        if source.directory is not None:
-            where = (
-                f"folder {target!r} (it must hold what save_pretrained writes: config.json, "
-                "model.safetensors or pytorch_model.bin, and preprocessor_config.json for a "
-                "feature extractor)"
-            )
-        else:
-            where = (
-                f"hub id {target!r} (the hub is unreachable or offline and the local "
-                "Hugging Face cache has no copy)"
-            )
-        cause = " ".join(str(exc).split()).rstrip(".")
-        hint = how_to_provide(metric, hub_id if source.directory is not None else source.name)
-        raise WeightsError(
-            f"{metric}: could not load the {what} from {where}: {cause}. To provide it, {hint}"
-        ) from exc
-
-
-def weight_files_in(directory: Path) -> list[Path]:
-    """The weight files ``save_pretrained`` wrote into ``directory``, sorted by name."""
-    found = {path for pattern in WEIGHT_FILE_PATTERNS for path in directory.glob(pattern)}
-    return sorted((path for path in found if path.is_file()), key=lambda path: path.name)
-
-
-def model_weight_hashes(source: ModelSource) -> dict[str, str]:
-    """sha256 of the model's weight files, for run records; never touches the network.
-
-    A folder: ``"<folder name>/<file>" -> sha256``. A hub id whose snapshot is in the local
-    Hugging Face cache: ``"hub:<id>@<commit>/<file>" -> sha256``. Otherwise the hub id and the
-    revision asked for are recorded, unhashed: ``"hub:<id>" -> "revision ...; not cached"``.
-    """
-    if source.directory is not None:
-        return {
-            f"{source.directory.name}/{path.name}": sha256_of(path)
-            for path in weight_files_in(source.directory)
-        }
-    revision = source.revision or "main"
-    unhashed = {
-        f"hub:{source.name}": f"revision {revision}; not in the local Hugging Face cache, unhashed"
-    }
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return unhashed
-    for filename in _HUB_WEIGHT_ENTRY_FILES:
-        try:
-            cached = try_to_load_from_cache(source.name, filename, revision=source.revision)
-        except ValueError:  # not a valid repository id
-            return unhashed
-        if isinstance(cached, str):
-            snapshot = Path(cached).parent  # .../snapshots/<commit>/<file>
-            return {
-                f"hub:{source.name}@{snapshot.name}/{path.name}": sha256_of(path)
-                for path in weight_files_in(snapshot)
-            } or unhashed
-    return unhashed
-
-
-class ReferenceCache(Generic[V]):
-    """A small least-recently-used map for reference-side features or embeddings."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[Hashable, V] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def get_or_compute(self, key: Hashable, compute: Callable[[], V]) -> V:
-        """The cached value for ``key``, computing and storing it when missing."""
-        if key in self._items:
-            self._items.move_to_end(key)
-            return self._items[key]
-        value = compute()
-        self._items[key] = value
-        if len(self._items) > self.size:
-            self._items.popitem(last=False)
-        return value
-
-
-def output_and_reference(
-    restoration: Restoration, utterance: Utterance, sample_rate: int, metric: str
-) -> tuple[npt.NDArray, npt.NDArray]:
-    """The restoration's and the reference's samples at ``sample_rate``, any lengths.
-
-    For metrics that need no time alignment (features matched greedily, utterance
-    embeddings). Raises AudioValidationError for a missing reference, a wrong rate, or a signal
-    without sound (``require_sound``): the features of digital silence, a constant or a click
-    are the encoder's biases, and matching them gives a number (a silent output's precision
-    can be high where the reference pauses) that says nothing about the audio.
-    """
-    reference = utterance.reference
-    if reference is None:
-        raise AudioValidationError(
-            f"{metric} needs a clean reference but utterance {utterance.id!r} has none; "
-            "use a non-intrusive metric (e.g. dnsmos) for suites without references"
-        )
-    ref = samples_at(reference, sample_rate, f"the reference of {utterance.id!r}", metric)
-    est = samples_at(restoration.audio, sample_rate, f"the restoration of {utterance.id!r}", metric)
-    require_sound(ref, sample_rate, f"the reference of {utterance.id!r}", metric)
-    require_sound(est, sample_rate, f"the restoration of {utterance.id!r}", metric)
-    return est, ref
 
 
 def waveform_tensor(samples: npt.ArrayLike) -> Any:
