@@ -98,16 +98,16 @@ class CropSampler:
         if self.recipe is None:
             degraded, clean = self._crop(self.degraded[index], self.clean[index])
             return degraded, clean
-        from gensr_bench_plugins.suites import synth
+        from gensr_bench_plugins.suites import generated
 
         (clean,) = self._crop(self.clean[index])
-        stages, params = synth.draw_chain(self.recipe, self.rng)
+        stages, params = generated.draw_chain(self.recipe, self.rng)
         talkers = []
         if params.get("noise_type") == "babble":
             for _ in range(int(params["babble_talkers"])):
                 other = self.clean[int(self.rng.integers(len(self.clean)))]
                 talkers.append(np.resize(other, len(clean)).astype(np.float32))
-        reference, degraded = synth.apply_chain(
+        reference, degraded = generated.apply_chain(
             clean, stages, params, self.recipe, self.rng, talkers
         )
         peak = max(float(np.max(np.abs(degraded))), float(np.max(np.abs(reference))), 1e-9)
