@@ -108,6 +108,11 @@ def _sentence_file() -> bytes:
     return resources.files(__package__).joinpath("sentences.txt").read_bytes()
 
 
+def sentences_sha256() -> str:
+    """SHA-256 of ``sentences.txt`` (part of every generated suite's fingerprint)."""
+    return hashlib.sha256(_sentence_file()).hexdigest()
+
+
 @cache
 def sentence_bank() -> tuple[str, ...]:
     """Every sentence of ``sentences.txt``, in file order."""

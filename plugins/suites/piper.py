@@ -50,7 +50,6 @@ Generating takes about 1.4 s per utterance on one core (measured: 215 s for the 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from functools import cache
 from importlib import metadata
@@ -79,11 +78,11 @@ from .generated import (
     GeneratedSuite,
     Rendering,
     SuiteSpec,
-    _sentence_file,
     apply_chain,
     assemble_speech,
     draw_chain,
     scale_rendering,
+    sentences_sha256,
     split_sentences,
     talker_tracks,
     uniform,
@@ -306,7 +305,7 @@ class PiperSuite(GeneratedSuite):
             "split": self.split,
             "seed": self.seed,
             "sample_rate": SAMPLE_RATE,
-            "sentences_sha256": hashlib.sha256(_sentence_file()).hexdigest(),
+            "sentences_sha256": sentences_sha256(),
             "voice": VOICE_NAME,
             "prosody": {"length": LENGTH_SCALE, "noise": NOISE_SCALE, "noise_w": NOISE_W},
             "recipe_ranges": PIPER_RECIPES[self.recipe],

@@ -35,7 +35,6 @@ Generated utterances are cached, one small ``.utt`` file each (layout next to
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from functools import cache
 from importlib import metadata
@@ -64,7 +63,6 @@ from .generated import (
     GeneratedSuite,
     Rendering,
     SuiteSpec,
-    _sentence_file,
     apply_chain,
     assemble_speech,
     cache_root,
@@ -74,6 +72,7 @@ from .generated import (
     integer,
     scale_rendering,
     sentence_bank,
+    sentences_sha256,
     split_sentences,
     talker_tracks,
 )
@@ -279,7 +278,7 @@ class SyntheticSuite(GeneratedSuite):
             "split": self.split,
             "seed": self.seed,
             "sample_rate": SAMPLE_RATE,
-            "sentences_sha256": hashlib.sha256(_sentence_file()).hexdigest(),
+            "sentences_sha256": sentences_sha256(),
             "accents": ACCENTS,
             "variants": VARIANTS[self.split],
             "voice_ranges": {"rate": RATE_WPM, "pitch": PITCH, "pitch_range": PITCH_RANGE},

@@ -298,7 +298,7 @@ def test_fingerprint_covers_generator_version_and_sentence_bank(
     monkeypatch.setattr(synth, "GENERATOR_VERSION", "test-bump")
     bumped = SynthGSR().fingerprint()
     monkeypatch.undo()
-    monkeypatch.setattr(synth, "_sentence_file", lambda: b"A different bank.\n")
+    monkeypatch.setattr(synth, "sentences_sha256", lambda: "a different bank")
     assert len({base, bumped, SynthGSR().fingerprint()}) == 3
 
 
