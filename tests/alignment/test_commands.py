@@ -18,9 +18,8 @@ import pytest
 
 from gensr_bench.alignment.dataset import decode_row_audio, load_preference_dataset
 from gensr_bench.store import RunStore
-from gensr_bench.testing import (
-    ToySuite,
-    invoke_cli,
+from gensr_bench.testing import ToySuite, invoke_cli
+from gensr_bench_plugins.models.generative.testing import (
     tiny_generative_checkpoint,
     tiny_spectral_tokenizer,
 )

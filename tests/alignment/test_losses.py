@@ -23,17 +23,16 @@ from gensr_bench.alignment.losses import (
     loss_for_paradigm,
 )
 from gensr_bench.errors import ConfigError
-from gensr_bench.testing import (
-    add_noise,
-    tiny_generative_net,
-    tiny_spectral_tokenizer,
-    voiced_signal,
-)
+from gensr_bench.testing import add_noise, voiced_signal
 from gensr_bench_plugins.models.generative.ar import ARNet
 from gensr_bench_plugins.models.generative.base import FrameNet
 from gensr_bench_plugins.models.generative.data import FrameBatch, frame_batch
 from gensr_bench_plugins.models.generative.fm import FMNet
 from gensr_bench_plugins.models.generative.mgm import MGMNet
+from gensr_bench_plugins.models.generative.testing import (
+    tiny_generative_net,
+    tiny_spectral_tokenizer,
+)
 from gensr_bench_plugins.models.generative.tokenizer import SpectralTokenizer
 
 LOSSES = [dpo_loss, diffusion_dpo_loss]

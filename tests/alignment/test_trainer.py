@@ -21,15 +21,15 @@ from gensr_bench.alignment.trainer import (  # noqa: E402
 )
 from gensr_bench.errors import ConfigError  # noqa: E402
 from gensr_bench.records import Audio  # noqa: E402
-from gensr_bench.testing import (  # noqa: E402
-    noisy_utterance,
-    tiny_generative_checkpoint,
-    tiny_spectral_tokenizer,
-)
+from gensr_bench.testing import noisy_utterance  # noqa: E402
 from gensr_bench_plugins.models.generative.ar import ARSmall  # noqa: E402
 from gensr_bench_plugins.models.generative.base import GenerativeModel  # noqa: E402
 from gensr_bench_plugins.models.generative.fm import FMSmall  # noqa: E402
 from gensr_bench_plugins.models.generative.mgm import MGMSmall  # noqa: E402
+from gensr_bench_plugins.models.generative.testing import (  # noqa: E402
+    tiny_generative_checkpoint,
+    tiny_spectral_tokenizer,
+)
 
 MODELS: dict[str, type[GenerativeModel]] = {cls.name: cls for cls in (ARSmall, MGMSmall, FMSmall)}
 

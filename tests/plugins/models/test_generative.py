@@ -33,10 +33,6 @@ from gensr_bench.testing import (
     add_noise,
     check_model_conformance,
     noisy_utterance,
-    tiny_generative_checkpoint,
-    tiny_generative_net,
-    tiny_net_config,
-    tiny_spectral_tokenizer,
     tiny_utterances,
     voiced_signal,
 )
@@ -65,6 +61,12 @@ from gensr_bench_plugins.models.generative.data import FrameBatch, frame_batch
 from gensr_bench_plugins.models.generative.fm import FMNet
 from gensr_bench_plugins.models.generative.mgm import MGMNet
 from gensr_bench_plugins.models.generative.nets import count_parameters
+from gensr_bench_plugins.models.generative.testing import (
+    tiny_generative_checkpoint,
+    tiny_generative_net,
+    tiny_net_config,
+    tiny_spectral_tokenizer,
+)
 from gensr_bench_plugins.models.generative.tokenizer import (
     TOKENIZER_FILE,
     SpectralTokenizer,
