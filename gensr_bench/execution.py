@@ -33,7 +33,7 @@ from gensr_bench.store import ScoreCache
 Processed = tuple[ScoredOutput, dict[str, dict[str, float]]]
 
 
-def _prefixed(name: str, message: str) -> str:
+def prefixed(name: str, message: str) -> str:
     """``message`` led by the metric's name, once (metrics often name themselves already)."""
     while message.startswith(f"{name}: {name}: "):
         message = message[len(name) + 2 :]
@@ -293,7 +293,7 @@ class BatchProcessor:
                 continue
             prepared = self._prepare(metric, item)
             if isinstance(prepared, str):
-                item.fail(names, _prefixed(metric.name, prepared))
+                item.fail(names, prefixed(metric.name, prepared))
                 continue
             restoration, utterance, key = prepared
             hit = self.cache.get(key) if self.cache is not None else None
@@ -307,7 +307,7 @@ class BatchProcessor:
         failure = self._ensure_setup(metric)
         if failure is not None:
             for position, *_ in pending:
-                items[position].fail(names, _prefixed(metric.name, failure))
+                items[position].fail(names, prefixed(metric.name, failure))
             return
         start = time.perf_counter()
         results = score_each(metric, [p[1] for p in pending], [p[2] for p in pending])
@@ -316,7 +316,7 @@ class BatchProcessor:
             item = items[position]
             item.timings[f"{metric.name}_s"] = per_item
             if isinstance(result, str):
-                item.fail(names, _prefixed(metric.name, result))
+                item.fail(names, prefixed(metric.name, result))
                 continue
             item.scores.update(result)
             new_cache[position][key] = result
@@ -524,7 +524,7 @@ def bounded(
         yield from results
 
 
-def _batched(
+def batched(
     items: Iterable[tuple[int, Utterance]], size: int
 ) -> Iterator[list[tuple[int, Utterance]]]:
     batch: list[tuple[int, Utterance]] = []

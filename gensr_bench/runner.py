@@ -23,12 +23,12 @@ from gensr_bench.execution import (
     BatchProcessor,
     LocalBackend,
     Processed,
-    _batched,
-    _prefixed,
     audio_file_name,
+    batched,
     bounded,
     init_worker,
     metric_identity,
+    prefixed,
     save_audio,
     score_each,
     watch_parent,
@@ -55,7 +55,6 @@ __all__ = [
     "LocalBackend",
     "Processed",
     "RunOptions",
-    "_prefixed",
     "audio_file_name",
     "bounded",
     "collect_provenance",
@@ -68,6 +67,7 @@ __all__ = [
     "merge_runs",
     "metric_identity",
     "parse_shard",
+    "prefixed",
     "run_config",
     "run_suite",
     "save_audio",
@@ -133,7 +133,7 @@ def evaluate(
 
     processor = BatchProcessor(model, metrics, cache, audio_dir)
     chosen = backend if backend is not None else LocalBackend()
-    batches = _batched(numbered(), batch_size)
+    batches = batched(numbered(), batch_size)
     for results in chosen.map_batches(
         processor, batches, seed, workers=workers, plugin_dirs=plugin_dirs
     ):

@@ -326,10 +326,10 @@ def test_run_refuses_an_out_of_range_seed_before_any_work(tmp_path, capsys, cach
 
 
 def test_every_seed_option_refuses_a_negative_seed():
-    from gensr_bench.cli import SEED, _State, cli
+    from gensr_bench.cli import SEED, CliState, cli
 
     # Plugin commands (align, pairs ...) register themselves when main starts.
-    _State(()).pm.hook.gensr_register_commands(cli=cli)
+    CliState(()).pm.hook.gensr_register_commands(cli=cli)
 
     def commands(group, path=()):
         for name, command in group.commands.items():

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from gensr_bench.cli import _load_run, main
+from gensr_bench.cli import load_run, main
 from gensr_bench.leaderboard import (
     ENTRY_SCHEMA,
     SITE_MARKER,
@@ -109,7 +109,7 @@ def entry_dict(path: Path) -> dict[str, Any]:
 def test_add_then_load_entry_gives_back_the_run(runs: dict[str, Path], results: Path) -> None:
     path = results / "test-echo--test-toy.json"
     config, outputs = load_entry(path)
-    run_config, run_outputs = _load_run(runs["base"])
+    run_config, run_outputs = load_run(runs["base"])
     assert config == run_config
     # Timings are not kept in entries; everything else round-trips exactly.
     assert outputs == [dataclasses.replace(o, timings={}) for o in run_outputs]

@@ -421,12 +421,12 @@ def test_without_save_audio_nothing_is_written(tmp_path):
 
 
 def test_metric_errors_name_the_metric_once() -> None:
-    from gensr_bench.runner import _prefixed
+    from gensr_bench.runner import prefixed
 
-    assert _prefixed("speaker-sim", "no speech") == "speaker-sim: no speech"
-    assert _prefixed("speaker-sim", "speaker-sim: no speech") == "speaker-sim: no speech"
-    assert _prefixed("speaker-sim", "speaker-sim: speaker-sim: x") == "speaker-sim: x"
-    assert _prefixed("pesq", "speaker-sim: x") == "pesq: speaker-sim: x"
+    assert prefixed("speaker-sim", "no speech") == "speaker-sim: no speech"
+    assert prefixed("speaker-sim", "speaker-sim: no speech") == "speaker-sim: no speech"
+    assert prefixed("speaker-sim", "speaker-sim: speaker-sim: x") == "speaker-sim: x"
+    assert prefixed("pesq", "speaker-sim: x") == "pesq: speaker-sim: x"
 
 
 # -- shards and merge --------------------------------------------------------------------

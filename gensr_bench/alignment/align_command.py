@@ -14,34 +14,34 @@ import click
 
 from gensr_bench.cli import (
     SEED,
-    _create_model,
-    _metric_options,
-    _parse_options,
-    _run_one,
-    _State,
+    CliState,
     backend_options,
+    create_model,
     make_backend,
+    parse_metric_options,
+    parse_options,
     pass_state,
+    run_one,
 )
 from gensr_bench.errors import ConfigError, GensrError
 
 from .align_steps import (
-    _alignable,
-    _candidates_finished,
-    _check_out,
-    _missing_scores,
-    _pairs_step,
-    _preflight_metrics,
-    _reused_candidates,
+    candidates_finished,
+    check_out_dir,
+    missing_scores,
+    pairs_step,
+    preflight_metrics,
+    require_alignable,
+    reused_candidates,
 )
 from .command_helpers import (
     CANDIDATES_DIR,
     PAIRS_DIR,
     SFT_TARGETS,
-    _command_line,
-    _echo_stats,
-    _items,
-    _pair_options,
+    command_line,
+    echo_pair_stats,
+    pair_options,
+    split_items,
 )
 
 
@@ -82,7 +82,7 @@ from .command_helpers import (
     show_default=True,
     help="Seed of the candidates, pair selection, held-out split and training.",
 )
-@_pair_options
+@pair_options
 @click.option(
     "--objective",
     type=click.Choice(["dpo", "sft"]),  # trainer.OBJECTIVES (not imported: it loads torch)
@@ -133,7 +133,7 @@ from .command_helpers import (
 @backend_options
 @pass_state
 def align_command(
-    state: _State,
+    state: CliState,
     model_spec: str,
     suite: str,
     metrics: str,
@@ -192,11 +192,11 @@ def align_command(
     target = sft_target or "winners"
     out_dir = Path(out)
     reg = state.registries
-    criterion = resolve_criterion(_items(metrics), [e.cls for e in reg.metrics])
+    criterion = resolve_criterion(split_items(metrics), [e.cls for e in reg.metrics])
     config = align_config(
-        _parse_options(align_option, "--align-option"), objective=objective, seed=seed
+        parse_options(align_option, "--align-option"), objective=objective, seed=seed
     )
-    _check_out(out_dir, model_spec, resume)
+    check_out_dir(out_dir, model_spec, resume)
     own_candidates = out_dir / CANDIDATES_DIR
     if (
         candidates_dir is not None
@@ -207,8 +207,8 @@ def align_command(
             f"{out_dir} already holds its own candidates ({own_candidates}); drop "
             "--candidates to continue with them, or align into another --out"
         )
-    model = _create_model(reg, model_spec, _parse_options(model_option, "--model-option"))
-    _alignable(reg, model, model_spec)
+    model = create_model(reg, model_spec, parse_options(model_option, "--model-option"))
+    require_alignable(reg, model, model_spec)
     if objective == "dpo":
         loss_for_paradigm(model.paradigm)  # a paradigm without a DPO loss fails before sampling
     suite_cls = reg.suites.get(suite)
@@ -217,8 +217,8 @@ def align_command(
             f"suite {suite!r} stands for several suites ({', '.join(suite_cls.subsets)}); "
             "align on one of them"
         )
-    suite_obj = suite_cls(limit=limit, **_parse_options(suite_option, "--suite-option"))
-    per_metric = _metric_options(metric_option)
+    suite_obj = suite_cls(limit=limit, **parse_options(suite_option, "--suite-option"))
+    per_metric = parse_metric_options(metric_option)
     unknown = sorted(set(per_metric) - {cls.name for cls in criterion.metrics})
     if unknown:
         raise click.BadParameter(
@@ -233,14 +233,14 @@ def align_command(
     # (a) candidates, through the runner (or those of a finished run, reused).
     if candidates_dir is not None:
         cand_dir = Path(candidates_dir)
-        metric_objs = _reused_candidates(
+        metric_objs = reused_candidates(
             cand_dir, criterion, run_config(cand_model, cand_suite, [], seed), per_metric
         )
         click.echo(f"reusing the candidates in {cand_dir}")
     else:
         cand_dir = own_candidates
-        if not _candidates_finished(cand_dir):
-            _preflight_metrics(criterion.metrics, per_metric)
+        if not candidates_finished(cand_dir):
+            preflight_metrics(criterion.metrics, per_metric)
         options = RunOptions(
             seed=seed,
             workers=workers or os.cpu_count() or 1,
@@ -249,7 +249,7 @@ def align_command(
             plugin_dirs=tuple(str(d.resolve()) for d in plugin_dirs_from_env(state.plugin_dirs)),
             backend=make_backend(state, backend, backend_option),
         )
-        _run_one(
+        run_one(
             state,
             f"{model.name} ({n} candidates per input)",
             suite,
@@ -263,7 +263,7 @@ def align_command(
 
     # (b) pairs.
     settings = PairSettings(criterion.outputs, min_margin, max_pairs, selection, winner, seed)
-    pairs, utterances, record = _pairs_step(
+    pairs, utterances, record = pairs_step(
         out_dir,
         cand_dir,
         suite_obj,
@@ -275,7 +275,7 @@ def align_command(
         seed=seed,
         resume=resume,
     )
-    _echo_stats(record.stats, signed=True)
+    echo_pair_stats(record.stats, signed=True)
 
     # (c) the held-out split, by input.
     train_ids, held_ids = held_out_split(list(utterances), held_out, seed)
@@ -289,7 +289,7 @@ def align_command(
         examples = reference_examples(utterances, degraded, train_ids)
     eval_examples = alignment_examples(pairs, degraded, held_ids)
     if not examples:
-        advice = _missing_scores(cand_dir, criterion.outputs) or (
+        advice = missing_scores(cand_dir, criterion.outputs) or (
             "Sample more candidates (--n), use more inputs (--limit), a smaller --min-margin "
             "or fewer criterion outputs"
         )
@@ -304,7 +304,7 @@ def align_command(
 
     # (d) the trainer, into OUT itself.
     manifest = {
-        "command": _command_line(state),
+        "command": command_line(state),
         "base_model": model_spec,
         "base_model_name": model.name,
         "base_checkpoint_sha256": sha,
@@ -331,7 +331,7 @@ def align_command(
         },
     }
     trainer = DPOTrainer(
-        model,  # an AlignablePolicy: checked by _alignable
+        model,  # an AlignablePolicy: checked by require_alignable
         examples,
         config,
         out_dir,

@@ -17,9 +17,9 @@ from gensr_bench.errors import ConfigError, describe
 from .command_helpers import (
     CANDIDATES_DIR,
     PAIRS_DIR,
-    _finished_candidate_run,
-    _pairs_source,
-    _recorded_metrics,
+    finished_candidate_run,
+    pairs_source,
+    recorded_metrics,
 )
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .pipeline import Criterion, PairSettings, PairsRecord
 
 
-def _reused_candidates(
+def reused_candidates(
     run_dir: Path,
     criterion: Criterion,
     expected: Mapping[str, Any],
@@ -48,7 +48,7 @@ def _reused_candidates(
     """
     import json
 
-    config, _provenance, _count = _finished_candidate_run(run_dir)
+    config, _provenance, _count = finished_candidate_run(run_dir)
     if metric_options:
         raise ConfigError(
             f"--metric-option does not apply with --candidates: the metrics keep the options "
@@ -78,10 +78,10 @@ def _reused_candidates(
             f"metrics: {', '.join(recorded)}); choose criterion outputs among them, or drop "
             "--candidates to sample again"
         )
-    return _recorded_metrics(config, criterion.metrics)
+    return recorded_metrics(config, criterion.metrics)
 
 
-def _alignable(reg: Any, model: Any, spec: str) -> None:
+def require_alignable(reg: Any, model: Any, spec: str) -> None:
     """Refuse a model that DPO cannot train, naming the models that it can."""
     from gensr_bench.interfaces import AlignablePolicy
 
@@ -95,14 +95,14 @@ def _alignable(reg: Any, model: Any, spec: str) -> None:
     )
 
 
-def _candidates_finished(run_dir: Path) -> bool:
+def candidates_finished(run_dir: Path) -> bool:
     """Whether ``run_dir`` holds a finished candidate run (a resumed `align` samples nothing)."""
     from gensr_bench.store import has_run, read_run
 
     return has_run(run_dir) and read_run(run_dir, outputs=False).status == "finished"
 
 
-def _preflight_metrics(metrics: Sequence[type[Metric]], options: Mapping[str, Any]) -> None:
+def preflight_metrics(metrics: Sequence[type[Metric]], options: Mapping[str, Any]) -> None:
     """Set each criterion metric up once before sampling, in a throw-away instance.
 
     The runner records a metric that cannot load as ``None`` plus an error on every output
@@ -125,7 +125,7 @@ def _preflight_metrics(metrics: Sequence[type[Metric]], options: Mapping[str, An
             ) from exc
 
 
-def _missing_scores(run_dir: Path, outputs: Sequence[str]) -> str:
+def missing_scores(run_dir: Path, outputs: Sequence[str]) -> str:
     """Why candidates may not pair: per criterion output, how many lack a score and why.
 
     ``""`` when every candidate has a score on every output (the cause is elsewhere).
@@ -157,7 +157,7 @@ def _missing_scores(run_dir: Path, outputs: Sequence[str]) -> str:
     )
 
 
-def _check_out(out_dir: Path, model_spec: str, resume: bool) -> None:
+def check_out_dir(out_dir: Path, model_spec: str, resume: bool) -> None:
     from .trainer import STATE_FILE
 
     if Path(model_spec).is_dir() and Path(model_spec).resolve() == out_dir.resolve():
@@ -174,7 +174,7 @@ def _check_out(out_dir: Path, model_spec: str, resume: bool) -> None:
         )
 
 
-def _pairs_step(
+def pairs_step(
     out_dir: Path,
     cand_dir: Path,
     suite: Suite,
@@ -237,7 +237,7 @@ def _pairs_step(
         checkpoint_sha256=sha,
         settings=settings,
         directions=criterion.directions,
-        source=_pairs_source(cand_dir, pair_set, outputs, model, sha),
+        source=pairs_source(cand_dir, pair_set, outputs, model, sha),
         overwrite=True,
     )
     click.echo(f"\n{len(pair_set.pairs)} pairs saved in {pairs_dir}")

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from gensr_bench.cli import (
-    _fmt,
-    _State,
-    _table,
+    CliState,
+    format_value,
+    render_table,
 )
 from gensr_bench.errors import ConfigError, StoreError
 
@@ -34,22 +34,22 @@ PAIRS_DIR = "pairs"
 SFT_TARGETS = ("winners", "ground-truth")
 
 
-def _items(text: str) -> list[str]:
+def split_items(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
-def _command_line(state: _State) -> str:
+def command_line(state: CliState) -> str:
     """The command line as typed (``main``'s arguments; ``sys.argv`` outside ``main``)."""
     args = state.argv if state.argv is not None else sys.argv[1:]
     return shlex.join(["gensr-bench", *args])
 
 
-def _echo_stats(stats: Mapping[str, Any], signed: bool) -> None:
+def echo_pair_stats(stats: Mapping[str, Any], signed: bool) -> None:
     """The tables of ``pair_stats``: counts, then the margins of each output."""
     per_input = stats["pairs_per_input"]
     click.echo(
-        _table(
-            [[str(stats["pairs"]), str(stats["inputs"]), _fmt(per_input, 2)]],
+        render_table(
+            [[str(stats["pairs"]), str(stats["inputs"]), format_value(per_input, 2)]],
             ["pairs", "inputs", "pairs/input"],
         )
     )
@@ -57,11 +57,17 @@ def _echo_stats(stats: Mapping[str, Any], signed: bool) -> None:
     if not margins:
         return
     rows = [
-        [output, str(m["n"]), _fmt(m["mean"]), _fmt(m["median"]), _fmt(m["min"])]
+        [
+            output,
+            str(m["n"]),
+            format_value(m["mean"]),
+            format_value(m["median"]),
+            format_value(m["min"]),
+        ]
         for output, m in margins.items()
     ]
     click.echo()
-    click.echo(_table(rows, ["output", "n", "mean margin", "median", "min"]))
+    click.echo(render_table(rows, ["output", "n", "mean margin", "median", "min"]))
     click.echo(
         "margins: chosen minus rejected, signed so that > 0 means the chosen output is better"
         if signed
@@ -69,7 +75,7 @@ def _echo_stats(stats: Mapping[str, Any], signed: bool) -> None:
     )
 
 
-def _finished_candidate_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], int]:
+def finished_candidate_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], int]:
     """The config, provenance and number of outputs of a finished candidate run."""
     from gensr_bench.store import RUN_DB, has_run, read_run
 
@@ -95,7 +101,7 @@ def _finished_candidate_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, An
     return config, provenance, count
 
 
-def _recorded_suite(reg: Any, config: Mapping[str, Any], run_dir: Path) -> Suite:
+def recorded_suite(reg: Any, config: Mapping[str, Any], run_dir: Path) -> Suite:
     """The suite a candidate run sampled from, re-created from its recorded name and options.
 
     Raises:
@@ -115,13 +121,13 @@ def _recorded_suite(reg: Any, config: Mapping[str, Any], run_dir: Path) -> Suite
     return suite
 
 
-def _recorded_metrics(config: Mapping[str, Any], classes: Sequence[type[Metric]]) -> list[Metric]:
+def recorded_metrics(config: Mapping[str, Any], classes: Sequence[type[Metric]]) -> list[Metric]:
     """Instances of ``classes`` with the options the candidate run recorded for them."""
     options = {m["name"]: m.get("options") or {} for m in config.get("metrics", [])}
     return [cls(**options.get(cls.name, {})) for cls in classes]
 
 
-def _pairs_source(
+def pairs_source(
     run_dir: Path, pair_set: PairSet, outputs: int, model: str, sha: str | None
 ) -> dict[str, Any]:
     return {
@@ -162,7 +168,7 @@ _PAIR_OPTIONS = (
 )
 
 
-def _pair_options(command: Any) -> Any:
+def pair_options(command: Any) -> Any:
     """The pairing options that ``pairs build`` and ``align`` share, in this order."""
     for option in reversed(_PAIR_OPTIONS):
         command = option(command)

@@ -179,7 +179,7 @@ def _encode_scores(scores: Mapping[str, Any], what: str) -> str:
     return json.dumps(plain, allow_nan=True)
 
 
-def _decode_scores(text: Any, what: str) -> dict[str, Any]:
+def decode_scores(text: Any, what: str) -> dict[str, Any]:
     """The scores stored by :func:`_encode_scores`: name -> float or ``None``."""
     try:
         scores = json.loads(text)
@@ -468,8 +468,8 @@ def rows_to_pairs(ds: datasets.Dataset) -> list[PreferencePair]:
                 input_id=row["input_id"],
                 chosen=restorations[0],
                 rejected=restorations[1],
-                chosen_scores=_decode_scores(row["chosen_scores"], f"{what} chosen_scores"),
-                rejected_scores=_decode_scores(row["rejected_scores"], f"{what} rejected_scores"),
+                chosen_scores=decode_scores(row["chosen_scores"], f"{what} chosen_scores"),
+                rejected_scores=decode_scores(row["rejected_scores"], f"{what} rejected_scores"),
                 criterion=tuple(row["criterion"]),
             )
         )

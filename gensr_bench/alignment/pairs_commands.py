@@ -15,21 +15,21 @@ import click
 
 from gensr_bench.cli import (
     SEED,
-    _parse_options,
-    _State,
-    _table,
+    CliState,
+    parse_options,
     pass_state,
+    render_table,
 )
 from gensr_bench.errors import ConfigError
 
 from .command_helpers import (
-    _echo_stats,
-    _finished_candidate_run,
-    _items,
-    _pair_options,
-    _pairs_source,
-    _recorded_metrics,
-    _recorded_suite,
+    echo_pair_stats,
+    finished_candidate_run,
+    pair_options,
+    pairs_source,
+    recorded_metrics,
+    recorded_suite,
+    split_items,
 )
 from .pairs import GROUND_TRUTH
 
@@ -56,12 +56,12 @@ def pairs_group() -> None:
 @click.option(
     "--out", required=True, type=click.Path(file_okay=False), help="Dataset folder to write."
 )
-@_pair_options
+@pair_options
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of random selection.")
 @click.option("--overwrite", is_flag=True, help="Replace a dataset already saved in --out.")
 @pass_state
 def pairs_build(
-    state: _State,
+    state: CliState,
     candidates_dir: str,
     metrics: str,
     out: str,
@@ -83,16 +83,16 @@ def pairs_build(
     from .pipeline import PairSettings, pairs_from_run, resolve_criterion, save_pairs
 
     run_dir = Path(candidates_dir)
-    config, provenance, outputs = _finished_candidate_run(run_dir)
+    config, provenance, outputs = finished_candidate_run(run_dir)
     reg = state.registries
     recorded = [m["name"] for m in config.get("metrics", [])]
     criterion = resolve_criterion(
-        _items(metrics),
+        split_items(metrics),
         [reg.metrics.get(name) for name in recorded],
         where=f"metrics of the candidate run {run_dir} ({', '.join(recorded)})",
     )
     settings = PairSettings(criterion.outputs, min_margin, max_pairs, selection, winner, seed)
-    suite = _recorded_suite(reg, config, run_dir)
+    suite = recorded_suite(reg, config, run_dir)
     model = str(config["model"]["name"])
     sha = provenance.get("model_checkpoint_sha256")
     with ScoreCache() as cache:
@@ -104,7 +104,7 @@ def pairs_build(
             model=model,
             seed=int(config.get("seed", 0)),
             reference_metrics=(
-                _recorded_metrics(config, criterion.metrics) if winner == GROUND_TRUTH else ()
+                recorded_metrics(config, criterion.metrics) if winner == GROUND_TRUTH else ()
             ),
             cache=cache,
         )
@@ -116,7 +116,7 @@ def pairs_build(
         checkpoint_sha256=sha,
         settings=settings,
         directions=criterion.directions,
-        source=_pairs_source(run_dir, pair_set, outputs, model, sha),
+        source=pairs_source(run_dir, pair_set, outputs, model, sha),
         overwrite=overwrite,
     )
     click.echo(
@@ -124,7 +124,7 @@ def pairs_build(
         f"{len(pair_set.utterances)} inputs ({run_dir}); criterion: "
         f"{', '.join(criterion.outputs)}; winner: {winner}; dataset: {out}"
     )
-    _echo_stats(record.stats, signed=True)
+    echo_pair_stats(record.stats, signed=True)
 
 
 @pairs_group.command(name="vectors")
@@ -157,7 +157,7 @@ def pairs_build(
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @pass_state
 def pairs_vectors(
-    state: _State,
+    state: CliState,
     sources: tuple[str, ...],
     features: str,
     feature_option: tuple[str, ...],
@@ -192,7 +192,7 @@ def pairs_vectors(
     )
 
     extractor = state.registry("features").create(
-        features, **_parse_options(feature_option, "--feature-option")
+        features, **parse_options(feature_option, "--feature-option")
     )
     wanted = extractor.config()
     loaded: list[tuple[Path, str, Any]] = []
@@ -257,7 +257,7 @@ def pairs_vectors(
         f"mean pairwise cosine of preference vectors (f(chosen) - f(rejected)), f = "
         f"{extractor.name} {dict(extractor.options) or ''}".rstrip()
     )
-    click.echo(_table(format_table(table), ["", *table]))
+    click.echo(render_table(format_table(table), ["", *table]))
     for g in groups:
         click.echo(f"{g.label}: {g.count} vectors of {g.pairs} pairs read")
         for row, why in g.skipped[:3]:
@@ -270,7 +270,7 @@ def pairs_vectors(
 @click.argument("dataset_dir", type=click.Path(file_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @pass_state
-def pairs_stats(state: _State, dataset_dir: str, fmt: str) -> None:
+def pairs_stats(state: CliState, dataset_dir: str, fmt: str) -> None:
     """Counts (pairs, inputs, pairs per input) and per-output margins of a saved dataset."""
     import json
 
@@ -300,4 +300,4 @@ def pairs_stats(state: _State, dataset_dir: str, fmt: str) -> None:
             f"criterion: {', '.join(settings['criterion'])}; winner: {settings['winner']}; "
             f"min margin: {settings['min_margin']}; max pairs: {settings['max_pairs'] or 'all'}"
         )
-    _echo_stats(stats, signed)
+    echo_pair_stats(stats, signed)

@@ -437,7 +437,7 @@ def dataset_stats(
     its ``criterion`` column with directions from ``known`` (metric output -> higher is better;
     raw ``chosen - rejected`` differences when an output is not in it).
     """
-    from .dataset import _decode_scores
+    from .dataset import decode_scores
 
     columns = ds.select_columns(["input_id", "chosen_scores", "rejected_scores", "criterion"])
     rows = []
@@ -447,8 +447,8 @@ def dataset_stats(
         rows.append(
             _ScoreRow(
                 row["input_id"],
-                _decode_scores(row["chosen_scores"], f"{what} chosen_scores"),
-                _decode_scores(row["rejected_scores"], f"{what} rejected_scores"),
+                decode_scores(row["chosen_scores"], f"{what} chosen_scores"),
+                decode_scores(row["rejected_scores"], f"{what} rejected_scores"),
             )
         )
         named.update(dict.fromkeys(o for o in row["criterion"] if o != GROUND_TRUTH))

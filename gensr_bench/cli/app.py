@@ -10,7 +10,7 @@ import click
 from gensr_bench.cli.toolkit import (
     EXIT_ERROR,
     EXIT_USAGE,
-    _State,
+    CliState,
 )
 from gensr_bench.errors import (
     GensrError,
@@ -54,7 +54,7 @@ def cli(
         from gensr_bench.weights import set_weights_dir
 
         set_weights_dir(weights_dir)
-    state = ctx.obj if isinstance(ctx.obj, _State) else _State(plugin_dirs)
+    state = ctx.obj if isinstance(ctx.obj, CliState) else CliState(plugin_dirs)
     state.plugin_dirs = plugin_dirs or state.plugin_dirs
     ctx.obj = state
 
@@ -73,7 +73,7 @@ def _early_plugin_dirs(argv: Sequence[str]) -> tuple[str, ...]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point: runs the CLI and maps GensrError to messages and exit codes."""
     args = list(sys.argv[1:] if argv is None else argv)
-    state = _State(_early_plugin_dirs(args))
+    state = CliState(_early_plugin_dirs(args))
     state.argv = tuple(args)
     try:
         state.pm.hook.gensr_register_commands(cli=cli)

@@ -7,13 +7,13 @@ from pathlib import Path
 import click
 
 from gensr_bench.cli.app import cli
-from gensr_bench.cli.runs import _directions, _load_run_with_provenance
+from gensr_bench.cli.runs import load_run_with_provenance, metric_directions
 from gensr_bench.cli.toolkit import (
     SEED,
-    _parse_options,
-    _State,
-    _table,
+    CliState,
+    parse_options,
     pass_state,
+    render_table,
 )
 from gensr_bench.errors import (
     ConfigError,
@@ -53,7 +53,7 @@ from gensr_bench.errors import (
 )
 @pass_state
 def check(
-    state: _State,
+    state: CliState,
     baseline: str,
     candidate: str,
     tolerance: tuple[str, ...],
@@ -79,16 +79,19 @@ def check(
 
     try:
         tolerances: dict[str, float] = {}
-        for key, value in _parse_options(tolerance, "--tolerance").items():
+        for key, value in parse_options(tolerance, "--tolerance").items():
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise ConfigError(f"--tolerance {key}={value!r}: the delta must be a number")
             tolerances[key] = float(value)
-        loaded = [_load_run_with_provenance(Path(label)) for label in (baseline, candidate)]
+        loaded = [load_run_with_provenance(Path(label)) for label in (baseline, candidate)]
         runs = [
             (label, config, outputs)
             for label, (config, outputs, _) in zip((baseline, candidate), loaded, strict=True)
         ]
-        directions = {**_directions(runs[0][1], state), **_directions(runs[1][1], state)}
+        directions = {
+            **metric_directions(runs[0][1], state),
+            **metric_directions(runs[1][1], state),
+        }
         report = checking.check_runs(
             runs[0],
             runs[1],
@@ -110,7 +113,7 @@ def check(
         click.echo(report.to_json())
     else:
         click.echo(f"candidate {candidate} vs baseline {baseline} (alpha {alpha}):")
-        click.echo(_table(checking.table_rows(report), checking.TABLE_HEADERS))
+        click.echo(render_table(checking.table_rows(report), checking.TABLE_HEADERS))
         click.echo(f"note: {report.machines.note()}")
         for line in checking.failure_lines(report):
             click.echo(line)

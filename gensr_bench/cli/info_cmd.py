@@ -6,20 +6,20 @@ import click
 
 from gensr_bench.cli.app import cli
 from gensr_bench.cli.toolkit import (
-    _State,
-    _table,
+    CliState,
     pass_state,
+    render_table,
 )
 
 
 @cli.command()
 @pass_state
-def plugins(state: _State) -> None:
+def plugins(state: CliState) -> None:
     """List loaded plugins with their versions and the hooks they implement."""
     from gensr_bench.plugins import plugin_infos
 
     rows = [[i.name, i.source, i.version, ", ".join(i.hooks)] for i in plugin_infos(state.pm)]
-    click.echo(_table(rows, ["plugin", "from", "version", "hooks"]))
+    click.echo(render_table(rows, ["plugin", "from", "version", "hooks"]))
 
 
 @cli.command(name="ls")
@@ -27,7 +27,7 @@ def plugins(state: _State) -> None:
     "kind", type=click.Choice(["metrics", "models", "suites", "backends", "features", "publishers"])
 )
 @pass_state
-def list_components(state: _State, kind: str) -> None:
+def list_components(state: CliState, kind: str) -> None:
     """List registered metrics, models, suites, backends, feature extractors or publishers."""
     registry = state.registry(kind)
     rows = []
@@ -45,4 +45,4 @@ def list_components(state: _State, kind: str) -> None:
         else:
             detail = ""
         rows.append([entry.name, cls.version, detail, cls.description(), entry.plugin])
-    click.echo(_table(rows, ["name", "version", "details", "description", "plugin"]))
+    click.echo(render_table(rows, ["name", "version", "details", "description", "plugin"]))

@@ -9,12 +9,12 @@ from typing import Any
 import click
 
 from gensr_bench.cli.app import cli
-from gensr_bench.cli.runs import _all_metric_outputs, _run_label
+from gensr_bench.cli.runs import all_metric_outputs, run_label
 from gensr_bench.cli.toolkit import (
-    _parse_options,
-    _State,
-    _table,
+    CliState,
+    parse_options,
     pass_state,
+    render_table,
 )
 from gensr_bench.errors import (
     ConfigError,
@@ -30,7 +30,7 @@ def leaderboard_group() -> None:
     """
 
 
-def _suite_inputs(state: _State) -> Any:
+def _suite_inputs(state: CliState) -> Any:
     """For listening examples: degraded and reference audio of utterances, read from the suite
     an entry recorded, re-created through the registry and checked against its fingerprint."""
 
@@ -79,7 +79,7 @@ def _suite_inputs(state: _State) -> Any:
 @click.option("--overwrite", is_flag=True, help="Replace an existing entry file.")
 @pass_state
 def leaderboard_add(
-    state: _State,
+    state: CliState,
     run_dir: str,
     results: str,
     tag: str | None,
@@ -92,12 +92,12 @@ def leaderboard_add(
     from gensr_bench.leaderboard import entry_from_run, write_entry
 
     entry = entry_from_run(
-        run_dir, _all_metric_outputs(state), tag=tag, base=base, label=label, limit=limit
+        run_dir, all_metric_outputs(state), tag=tag, base=base, label=label, limit=limit
     )
     path = write_entry(entry, results, limit=limit, overwrite=overwrite)
     size = path.stat().st_size / 1024
     n = len(entry["utterances"])
-    click.echo(f"added {_run_label(entry)} ({n} utterances) as {path} ({size:.0f} KiB)")
+    click.echo(f"added {run_label(entry)} ({n} utterances) as {path} ({size:.0f} KiB)")
 
 
 @leaderboard_group.command(name="list")
@@ -127,7 +127,7 @@ def leaderboard_list(results: str) -> None:
                 str(entry.data["added_at"])[:10],
             ]
         )
-    click.echo(_table(rows, ["entry", "label", "suite", "paradigm", "n", "base", "added"]))
+    click.echo(render_table(rows, ["entry", "label", "suite", "paradigm", "n", "base", "added"]))
 
 
 @leaderboard_group.command(name="build")
@@ -168,7 +168,7 @@ def leaderboard_list(results: str) -> None:
 )
 @pass_state
 def leaderboard_build(
-    state: _State,
+    state: CliState,
     out: str,
     results: str,
     reported: str | None,
@@ -182,7 +182,7 @@ def leaderboard_build(
     from gensr_bench.leaderboard import build
 
     publisher_obj = state.registry("publishers").create(publisher)
-    options = _parse_options(publish_option, "--publish-option")
+    options = parse_options(publish_option, "--publish-option")
     click.echo(f"building the leaderboard from {results} into {out} ...", err=True)
     report = build(
         results,

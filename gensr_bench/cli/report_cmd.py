@@ -10,19 +10,19 @@ import click
 
 from gensr_bench.cli.app import cli
 from gensr_bench.cli.runs import (
-    _direction_lookup,
-    _directions,
-    _load_run,
-    _print_breakdown,
-    _print_notes,
-    _run_label,
+    direction_lookup,
+    load_run,
+    metric_directions,
+    print_breakdown,
+    print_notes,
+    run_label,
 )
 from gensr_bench.cli.toolkit import (
-    _fmt,
-    _State,
-    _summary_rows,
-    _table,
+    CliState,
+    format_value,
     pass_state,
+    render_table,
+    summary_rows,
 )
 
 
@@ -37,7 +37,7 @@ from gensr_bench.cli.toolkit import (
 )
 @pass_state
 def report(
-    state: _State, run_dirs: tuple[str, ...], by: str | None, fmt: str, paired: bool
+    state: CliState, run_dirs: tuple[str, ...], by: str | None, fmt: str, paired: bool
 ) -> None:
     """Show saved runs side by side: per metric the mean, 95% CI and n scored / n total.
 
@@ -54,10 +54,10 @@ def report(
     columns = []
     all_names: list[str] = []
     for run_dir in run_dirs:
-        config, outputs = _load_run(Path(run_dir))
+        config, outputs = load_run(Path(run_dir))
         names = list(dict.fromkeys(name for o in outputs for name in o.scores))
-        directions = _directions(config, state)
-        summaries = {s.output: s for s in summarise(outputs, names, _direction_lookup(directions))}
+        directions = metric_directions(config, state)
+        summaries = {s.output: s for s in summarise(outputs, names, direction_lookup(directions))}
         columns.append((run_dir, config, summaries, outputs))
         all_names.extend(n for n in names if n not in all_names)
     if paired and len(columns) < 2:
@@ -73,8 +73,8 @@ def report(
     }
     run_directions: dict[str, bool] = {}
     for _, config, _, _ in columns:
-        run_directions.update(_directions(config, state))
-    higher_is_better = _direction_lookup(run_directions)
+        run_directions.update(metric_directions(config, state))
+    higher_is_better = direction_lookup(run_directions)
     if fmt == "json":
         from dataclasses import asdict
 
@@ -110,12 +110,13 @@ def report(
             row.append(
                 "—"
                 if s is None or s.mean is None
-                else f"{_fmt(s.mean)} [{_fmt(s.ci_low)}, {_fmt(s.ci_high)}] "
+                else f"{format_value(s.mean)} "
+                f"[{format_value(s.ci_low)}, {format_value(s.ci_high)}] "
                 f"{s.n_scored}/{s.n_total}"
             )
         rows.append(row)
-    headers = ["metric"] + [f"{_run_label(c)}\n{d}" for d, c, _, _ in columns]
-    click.echo(_table(rows, headers))
+    headers = ["metric"] + [f"{run_label(c)}\n{d}" for d, c, _, _ in columns]
+    click.echo(render_table(rows, headers))
     if paired:
         click.echo(f"\npaired differences (run - {columns[0][0]}), 95% CI, n paired:")
         diff_rows = []
@@ -130,14 +131,14 @@ def report(
                     f"{'*' if x.significant else ''} {x.n_paired}"
                 )
             diff_rows.append(row)
-        click.echo(_table(diff_rows, ["metric"] + [f"{d}" for d in differences]))
+        click.echo(render_table(diff_rows, ["metric"] + [f"{d}" for d in differences]))
     if grouped:
         _print_grouped(grouped, columns[0][0], by or "", all_names, higher_is_better)
         return
     for run_dir in run_dirs:
         if by:
             click.echo(f"\n{run_dir}")
-            _print_breakdown(Path(run_dir), by)
+            print_breakdown(Path(run_dir), by)
 
 
 def _print_grouped(
@@ -165,7 +166,7 @@ def _print_grouped(
                     "—" if x.mean is None else f"{x.mean:+.3f}{'*' if x.significant else ''}"
                 )
             rows.append(row)
-        click.echo(_table(rows, [by, "n", "wins", "losses", *arrows]))
+        click.echo(render_table(rows, [by, "n", "wins", "losses", *arrows]))
 
 
 @cli.command()
@@ -188,6 +189,6 @@ def merge(shard_dirs: tuple[str, ...], out: str, overwrite: bool, by: str | None
     result = merge_runs(shard_dirs, out, overwrite=overwrite)
     out_dir = Path(out)
     click.echo(f"merged {len(shard_dirs)} shards: {result.n_utterances} utterances ({out_dir})")
-    click.echo(_table(_summary_rows(result.summaries), ["metric", "mean", "95% CI", "scored"]))
-    _print_breakdown(out_dir, by)
-    _print_notes(out_dir)
+    click.echo(render_table(summary_rows(result.summaries), ["metric", "mean", "95% CI", "scored"]))
+    print_breakdown(out_dir, by)
+    print_notes(out_dir)

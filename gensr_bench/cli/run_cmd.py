@@ -11,18 +11,18 @@ from typing import Any
 import click
 
 from gensr_bench.cli.app import cli
-from gensr_bench.cli.runs import _print_breakdown, _print_ignored, _print_notes
+from gensr_bench.cli.runs import print_breakdown, print_ignored, print_notes
 from gensr_bench.cli.toolkit import (
     SEED,
-    _metric_options,
-    _parse_options,
-    _State,
-    _suite_config,
-    _summary_rows,
-    _table,
+    CliState,
     backend_options,
     make_backend,
+    parse_metric_options,
+    parse_options,
     pass_state,
+    read_suite_config,
+    render_table,
+    summary_rows,
 )
 from gensr_bench.errors import (
     ConfigError,
@@ -82,7 +82,7 @@ from gensr_bench.errors import (
 )
 @pass_state
 def run(
-    state: _State,
+    state: CliState,
     model: str,
     suite: str,
     metrics: str | None,
@@ -122,17 +122,17 @@ def run(
         )
     reg = state.registries
     metric_classes = reg.resolve_metrics(metric_names or None)
-    per_metric = _metric_options(metric_option)
+    per_metric = parse_metric_options(metric_option)
     unknown = sorted(set(per_metric) - {m.name for m in metric_classes})
     if unknown:
         raise click.BadParameter(
             f"options given for metrics not in this run: {unknown}", param_hint="--metric-option"
         )
     try:
-        model_obj = _create_model(reg, model, _parse_options(model_option, "--model-option"))
+        model_obj = create_model(reg, model, parse_options(model_option, "--model-option"))
     except UnknownOptionError as exc:  # a usage error, before any work
         raise click.BadParameter(str(exc), param_hint="--model-option") from exc
-    suite_options = _parse_options(suite_option, "--suite-option")
+    suite_options = parse_options(suite_option, "--suite-option")
     suite_cls = reg.suites.get(suite)
     try:
         metric_objs = [cls(**per_metric.get(cls.name, {})) for cls in metric_classes]
@@ -162,16 +162,16 @@ def run(
     # A suite with subsets (e.g. dns) is run and reported subset by subset.
     parts = [(name, reg.suites.get(name)) for name in suite_cls.subsets] or [(suite, suite_cls)]
     for part_name, part_cls in parts:
-        configured = _suite_config(suite_config, [suite, part_name])
+        configured = read_suite_config(suite_config, [suite, part_name])
         try:
             suite_obj = part_cls(limit=limit, **{**configured, **suite_options})
         except UnknownOptionError as exc:  # a usage error
             raise click.BadParameter(str(exc), param_hint="--suite-option") from exc
         out_dir = base_dir / part_name if suite_cls.subsets else base_dir
-        _run_one(state, model, part_name, model_obj, suite_obj, metric_objs, out_dir, options, by)
+        run_one(state, model, part_name, model_obj, suite_obj, metric_objs, out_dir, options, by)
 
 
-def _create_model(reg: Any, spec: str, options: dict[str, Any]) -> Any:
+def create_model(reg: Any, spec: str, options: dict[str, Any]) -> Any:
     """A model from a registered name, or from a checkpoint folder holding ``manifest.json``.
 
     A folder's manifest names the model class (``"model": "fm-small"``); the folder becomes
@@ -193,8 +193,8 @@ def _create_model(reg: Any, spec: str, options: dict[str, Any]) -> Any:
     return reg.models.create(spec, **options)
 
 
-def _run_one(
-    state: _State,
+def run_one(
+    state: CliState,
     model: str,
     suite: str,
     model_obj: Any,
@@ -233,7 +233,7 @@ def _run_one(
         if bar is not None:
             bar.close()
     click.echo(f"\n{model} on {suite}: {result.n_utterances} utterances ({out_dir})")
-    click.echo(_table(_summary_rows(result.summaries), ["metric", "mean", "95% CI", "scored"]))
-    _print_breakdown(out_dir, by)
-    _print_ignored("note: the suite ignored", suite_obj.ignored_files())
-    _print_notes(out_dir)
+    click.echo(render_table(summary_rows(result.summaries), ["metric", "mean", "95% CI", "scored"]))
+    print_breakdown(out_dir, by)
+    print_ignored("note: the suite ignored", suite_obj.ignored_files())
+    print_notes(out_dir)

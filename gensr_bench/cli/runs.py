@@ -9,13 +9,13 @@ from typing import Any
 import click
 
 from gensr_bench.cli.toolkit import (
-    _fmt,
-    _State,
-    _table,
+    CliState,
+    format_value,
+    render_table,
 )
 
 
-def _print_ignored(lead: str, ignored: Sequence[tuple[str, str]]) -> None:
+def print_ignored(lead: str, ignored: Sequence[tuple[str, str]]) -> None:
     """Every file a suite skipped, one a line, with why (``Suite.ignored_files``)."""
     if ignored:
         folders = sum(path.endswith("/") for path, _ in ignored)
@@ -26,7 +26,7 @@ def _print_ignored(lead: str, ignored: Sequence[tuple[str, str]]) -> None:
             click.echo(f"    {path}: {why}")
 
 
-def _print_notes(out_dir: Path) -> None:
+def print_notes(out_dir: Path) -> None:
     from gensr_bench.store import read_run
 
     outputs = read_run(out_dir).outputs
@@ -63,7 +63,7 @@ def _print_notes(out_dir: Path) -> None:
     click.echo(f"results: {out_dir / 'summary.json'}, {out_dir / 'scores.jsonl'}")
 
 
-def _load_run(run_dir: Path) -> tuple[dict[str, Any], list[Any]]:
+def load_run(run_dir: Path) -> tuple[dict[str, Any], list[Any]]:
     """``(config, outputs)`` of a run folder, or of a leaderboard entry (a ``.json`` file)."""
     if run_dir.suffix == ".json":
         from gensr_bench.leaderboard import load_entry
@@ -75,10 +75,10 @@ def _load_run(run_dir: Path) -> tuple[dict[str, Any], list[Any]]:
     return run.config or {}, list(run.outputs)
 
 
-def _load_run_with_provenance(
+def load_run_with_provenance(
     run_dir: Path,
 ) -> tuple[dict[str, Any], list[Any], dict[str, Any] | None]:
-    """:func:`_load_run` and the provenance the run (or entry) recorded; ``None`` if none."""
+    """:func:`load_run` and the provenance the run (or entry) recorded; ``None`` if none."""
     if run_dir.suffix == ".json":
         from gensr_bench.leaderboard import load_entry_with_provenance
 
@@ -89,7 +89,7 @@ def _load_run_with_provenance(
     return run.config or {}, list(run.outputs), run.provenance
 
 
-def _all_metric_outputs(state: _State) -> dict[str, dict[str, bool]]:
+def all_metric_outputs(state: CliState) -> dict[str, dict[str, bool]]:
     """Registered metric name -> {output: higher is better}."""
     return {
         entry.name: {output: entry.cls.direction(output) for output in entry.cls.outputs}
@@ -97,9 +97,9 @@ def _all_metric_outputs(state: _State) -> dict[str, dict[str, bool]]:
     }
 
 
-def _directions(config: dict[str, Any], state: _State | None) -> dict[str, bool]:
+def metric_directions(config: dict[str, Any], state: CliState | None) -> dict[str, bool]:
     """Output name -> higher is better, from the registered metric classes when available."""
-    registered = _all_metric_outputs(state) if state is not None else {}
+    registered = all_metric_outputs(state) if state is not None else {}
     return {
         name: better
         for metric in config.get("metrics", [])
@@ -107,27 +107,27 @@ def _directions(config: dict[str, Any], state: _State | None) -> dict[str, bool]
     }
 
 
-def _print_breakdown(out_dir: Path, by: str | None) -> None:
+def print_breakdown(out_dir: Path, by: str | None) -> None:
     if not by:
         return
     from gensr_bench.stats import group_by, summarise
 
-    _, outputs = _load_run(out_dir)
+    _, outputs = load_run(out_dir)
     names = list(dict.fromkeys(name for o in outputs for name in o.scores))
     groups = group_by(outputs, by)
     rows = []
     for group, members in groups.items():
         summaries = summarise(members, names, lambda _n: True)
-        rows.append([group, str(len(members))] + [_fmt(s.mean) for s in summaries])
+        rows.append([group, str(len(members))] + [format_value(s.mean) for s in summaries])
     click.echo(f"\nmeans by {by} (every utterance's scores: scores.jsonl):")
-    click.echo(_table(rows, [by, "n", *names]))
+    click.echo(render_table(rows, [by, "n", *names]))
 
 
-def _direction_lookup(directions: dict[str, bool]) -> Any:
+def direction_lookup(directions: dict[str, bool]) -> Any:
     return lambda name: directions.get(name, True)
 
 
-def _run_label(config: dict[str, Any]) -> str:
+def run_label(config: dict[str, Any]) -> str:
     model = (config.get("model") or {}).get("name", "?")
     suite = (config.get("suite") or {}).get("name", "?")
     return f"{model} on {suite}"

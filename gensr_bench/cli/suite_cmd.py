@@ -5,12 +5,12 @@ from __future__ import annotations
 import click
 
 from gensr_bench.cli.app import cli
-from gensr_bench.cli.runs import _print_ignored
+from gensr_bench.cli.runs import print_ignored
 from gensr_bench.cli.toolkit import (
-    _parse_options,
-    _State,
-    _suite_config,
+    CliState,
+    parse_options,
     pass_state,
+    read_suite_config,
 )
 
 
@@ -25,7 +25,7 @@ def suite_group() -> None:
 @click.option("--suite-config", type=click.Path(dir_okay=False), default=None)
 @pass_state
 def suite_verify(
-    state: _State, name: str, suite_option: tuple[str, ...], suite_config: str | None
+    state: CliState, name: str, suite_option: tuple[str, ...], suite_config: str | None
 ) -> None:
     """Check a suite's local data: counts, missing, unpaired and ignored files (exit 1 if
     incomplete)."""
@@ -36,8 +36,8 @@ def suite_verify(
     incomplete = 0
     for part in names:
         options = {
-            **_suite_config(suite_config, [name, part]),
-            **_parse_options(suite_option, "--suite-option"),
+            **read_suite_config(suite_config, [name, part]),
+            **parse_options(suite_option, "--suite-option"),
         }
         suite_obj = state.registries.suites.get(part)(**options)
         report = suite_obj.verify()
@@ -50,7 +50,7 @@ def suite_verify(
             click.echo(f"  unpaired: {item}")
         for item in report.notes:
             click.echo(f"  note: {item}")
-        _print_ignored("  ignored", suite_obj.ignored_files())
+        print_ignored("  ignored", suite_obj.ignored_files())
         incomplete += not report.ok
     if incomplete:
         raise _GensrError(f"{incomplete} suite(s) incomplete; see the list above")

@@ -21,7 +21,7 @@ SEED = click.IntRange(min=0, max=2**32 - 1)
 
 
 # -- helpers ----------------------------------------------------------------------------------
-def _parse_options(pairs: Sequence[str], what: str) -> dict[str, Any]:
+def parse_options(pairs: Sequence[str], what: str) -> dict[str, Any]:
     """``key=value`` pairs; values are JSON when they parse as JSON, else strings."""
     options: dict[str, Any] = {}
     for pair in pairs:
@@ -35,7 +35,7 @@ def _parse_options(pairs: Sequence[str], what: str) -> dict[str, Any]:
     return options
 
 
-def _suite_config(path: str | None, names: Sequence[str]) -> dict[str, Any]:
+def read_suite_config(path: str | None, names: Sequence[str]) -> dict[str, Any]:
     """Options for the suites ``names`` from a TOML or JSON file ``{suite: {option: value}}``.
 
     Later names win (a group's own entry, then the subset's); ``--suite-option`` wins over all.
@@ -66,9 +66,9 @@ def _suite_config(path: str | None, names: Sequence[str]) -> dict[str, Any]:
     return merged
 
 
-def _metric_options(pairs: Sequence[str]) -> dict[str, dict[str, Any]]:
+def parse_metric_options(pairs: Sequence[str]) -> dict[str, dict[str, Any]]:
     grouped: dict[str, dict[str, Any]] = {}
-    for name_key, value in _parse_options(pairs, "--metric-option").items():
+    for name_key, value in parse_options(pairs, "--metric-option").items():
         name, dot, key = name_key.partition(".")
         if not dot:
             raise click.BadParameter(
@@ -78,26 +78,26 @@ def _metric_options(pairs: Sequence[str]) -> dict[str, dict[str, Any]]:
     return grouped
 
 
-def _fmt(value: float | None, digits: int = 3) -> str:
+def format_value(value: float | None, digits: int = 3) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
-def _summary_rows(summaries: Sequence[Any]) -> list[list[str]]:
+def summary_rows(summaries: Sequence[Any]) -> list[list[str]]:
     rows = []
     for s in summaries:
-        ci = "—" if s.ci_low is None else f"[{_fmt(s.ci_low)}, {_fmt(s.ci_high)}]"
+        ci = "—" if s.ci_low is None else f"[{format_value(s.ci_low)}, {format_value(s.ci_high)}]"
         arrow = "↑" if s.higher_is_better else "↓"
-        rows.append([f"{s.output} {arrow}", _fmt(s.mean), ci, f"{s.n_scored}/{s.n_total}"])
+        rows.append([f"{s.output} {arrow}", format_value(s.mean), ci, f"{s.n_scored}/{s.n_total}"])
     return rows
 
 
-def _table(rows: list[list[str]], headers: list[str]) -> str:
+def render_table(rows: list[list[str]], headers: list[str]) -> str:
     from tabulate import tabulate
 
     return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
 
 
-class _State:
+class CliState:
     """What every command shares: the plugin manager and registries, built on first use."""
 
     def __init__(self, plugin_dirs: tuple[str, ...]) -> None:
@@ -136,7 +136,7 @@ class _State:
         return self._other[kind]
 
 
-pass_state = click.make_pass_decorator(_State)
+pass_state = click.make_pass_decorator(CliState)
 
 
 def backend_options(command: Any) -> Any:
@@ -155,6 +155,6 @@ def backend_options(command: Any) -> Any:
     )(command)
 
 
-def make_backend(state: _State, name: str, pairs: Sequence[str]) -> Any:
+def make_backend(state: CliState, name: str, pairs: Sequence[str]) -> Any:
     """The registered backend ``name`` with its ``--backend-option`` values."""
-    return state.registry("backends").create(name, **_parse_options(pairs, "--backend-option"))
+    return state.registry("backends").create(name, **parse_options(pairs, "--backend-option"))

@@ -10,8 +10,8 @@ import click
 from gensr_bench.cli.app import cli
 from gensr_bench.cli.toolkit import (
     SEED,
-    _parse_options,
-    _State,
+    CliState,
+    parse_options,
 )
 from gensr_bench.errors import (
     GensrError,
@@ -63,7 +63,7 @@ def train(
             f"{', '.join(sorted(train.commands)) or 'none installed'})"
         )
     assert model is not None and suite is not None and out is not None
-    state = ctx.ensure_object(_State)
+    state = ctx.ensure_object(CliState)
     from tqdm import tqdm
 
     reg = state.registries
@@ -76,7 +76,7 @@ def train(
             f"model {model!r} cannot be trained; trainable models: {', '.join(trainable)}"
         )
     suite_obj = reg.suites.create(
-        suite, limit=limit, **_parse_options(suite_option, "--suite-option")
+        suite, limit=limit, **parse_options(suite_option, "--suite-option")
     )
     bar = tqdm(unit="step", desc=f"train {model}", file=sys.stderr)
 
@@ -94,7 +94,7 @@ def train(
             seed=seed,
             resume=resume,
             max_minutes=max_minutes,
-            options=_parse_options(train_option, "--train-option"),
+            options=parse_options(train_option, "--train-option"),
             command=command,
             progress=progress,
         )

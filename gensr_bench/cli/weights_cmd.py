@@ -9,9 +9,9 @@ import click
 
 from gensr_bench.cli.app import cli
 from gensr_bench.cli.toolkit import (
-    _State,
-    _table,
+    CliState,
     pass_state,
+    render_table,
 )
 
 
@@ -20,7 +20,7 @@ def weights() -> None:
     """Weight files of the registered metrics and models: list, fetch, verify."""
 
 
-def _weight_entries(state: _State, names: Sequence[str]) -> list[tuple[str, Any]]:
+def _weight_entries(state: CliState, names: Sequence[str]) -> list[tuple[str, Any]]:
     entries: list[tuple[str, Any]] = []
     for kind in ("metrics", "models"):
         for entry in getattr(state.registries, kind):
@@ -32,7 +32,7 @@ def _weight_entries(state: _State, names: Sequence[str]) -> list[tuple[str, Any]
 
 @weights.command(name="list")
 @pass_state
-def weights_list(state: _State) -> None:
+def weights_list(state: CliState) -> None:
     """Which weight files are needed, where they are, and their licences."""
     from gensr_bench.weights import find, search_dirs
 
@@ -40,14 +40,14 @@ def weights_list(state: _State) -> None:
     for owner, weight in _weight_entries(state, ()):
         path = find(weight)
         rows.append([owner, weight.filename, str(path) if path else "missing", weight.license])
-    click.echo(_table(rows, ["component", "file", "found at", "licence"]))
+    click.echo(render_table(rows, ["component", "file", "found at", "licence"]))
     click.echo("searched: " + ", ".join(str(d) for d in search_dirs()))
 
 
 @weights.command(name="fetch")
 @click.argument("names", nargs=-1)
 @pass_state
-def weights_fetch(state: _State, names: tuple[str, ...]) -> None:
+def weights_fetch(state: CliState, names: tuple[str, ...]) -> None:
     """Download missing weight files (of NAMES, or of every component) and check them."""
     from gensr_bench.weights import find, locate
 
@@ -60,7 +60,7 @@ def weights_fetch(state: _State, names: tuple[str, ...]) -> None:
 
 @weights.command(name="verify")
 @pass_state
-def weights_verify(state: _State) -> None:
+def weights_verify(state: CliState) -> None:
     """Check the sha256 of every weight file present; exit 1 when one does not match."""
     from gensr_bench.weights import WeightsError, find, verify
 

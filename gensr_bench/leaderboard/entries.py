@@ -35,7 +35,7 @@ def safe_name(text: str) -> str:
     return safe[:120] or "entry"
 
 
-def _unique_slugs(ids: Iterable[str]) -> dict[str, str]:
+def unique_slugs(ids: Iterable[str]) -> dict[str, str]:
     """id -> a file-name-safe slug, distinct even where two ids differ only in unsafe or
     upper-case characters (entries are untrusted files; file systems may ignore case)."""
     slugs: dict[str, str] = {}
@@ -286,7 +286,7 @@ def _outputs_of(data: Mapping[str, Any]) -> list[ScoredOutput]:
     ]
 
 
-def _config_of(data: Mapping[str, Any]) -> dict[str, Any]:
+def config_of(data: Mapping[str, Any]) -> dict[str, Any]:
     model = {k: v for k, v in data["model"].items() if k not in ("paradigm", "checkpoint_sha256")}
     metrics = [{k: v for k, v in m.items() if k != "outputs"} for m in data["metrics"]]
     return {"model": model, "suite": dict(data["suite"]), "metrics": metrics, "seed": data["seed"]}
@@ -307,7 +307,7 @@ def load_entry_with_provenance(
 ) -> tuple[dict[str, Any], list[ScoredOutput], dict[str, Any]]:
     """:func:`load_entry` and the run's provenance, as the run folder recorded it."""
     data = _read_entry_file(Path(path))
-    return _config_of(data), _outputs_of(data), dict(data["provenance"])
+    return config_of(data), _outputs_of(data), dict(data["provenance"])
 
 
 @dataclass(frozen=True)

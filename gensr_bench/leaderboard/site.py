@@ -16,11 +16,11 @@ from typing import Any
 from gensr_bench.errors import GensrError
 from gensr_bench.leaderboard.entries import (
     Entry,
-    _config_of,
-    _unique_slugs,
+    config_of,
     load_entries,
     load_reported,
     safe_name,
+    unique_slugs,
 )
 from gensr_bench.leaderboard.schema import EntryError
 from gensr_bench.records import Audio, ScoredOutput
@@ -248,7 +248,7 @@ def _examples(
     note = None
     if inputs is not None:
         try:
-            sources = inputs(_config_of(entry.data), [o.utterance_id for o in picked])
+            sources = inputs(config_of(entry.data), [o.utterance_id for o in picked])
         except GensrError as exc:
             note = f"Degraded and reference audio are not shown: {exc}"
     else:
@@ -405,7 +405,7 @@ def build(
     if not entries:
         report.notes.append(f"no entries in {results}: the site shows published figures only")
     by_id = {e.id: e for e in entries}
-    slugs = _unique_slugs(e.id for e in entries)
+    slugs = unique_slugs(e.id for e in entries)
     groups = _groups(entries)
     report.suites = len(groups)
 
