@@ -74,7 +74,7 @@ def test_every_entry_point_names_a_module_in_the_wheel(wheel) -> None:
     parser = configparser.ConfigParser()
     parser.read_string(archive.read(entry_points).decode())
     targets = [value.split(":")[0] for value in parser["gensr_bench"].values()]
-    assert "gensr_bench.alignment.commands" in targets
+    assert "gensr_bench.cli.alignment_plugin" in targets
     absent = [
         t
         for t in targets

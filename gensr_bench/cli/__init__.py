@@ -1,7 +1,9 @@
 """The ``gensr-bench`` command line. The only package that prints or chooses exit codes.
 
 ``app`` holds the one click group ``cli`` and ``main``; ``toolkit`` the helpers every command
-shares; each ``*_cmd`` module registers one command group on ``cli`` when imported below.
+shares; each ``*_cmd`` module registers one command group on ``cli`` when imported below,
+except ``align_cmd`` and ``pairs_cmd``: ``alignment_plugin`` adds those through the
+``gensr_register_commands`` hook (entry point ``alignment``), like any plugin's commands.
 """
 
 from __future__ import annotations

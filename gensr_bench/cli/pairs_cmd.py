@@ -1,6 +1,6 @@
 """``gensr-bench pairs build|stats|vectors``: preference datasets from candidate runs.
 
-Registered by :mod:`gensr_bench.alignment.commands`; the work is done by
+Registered by :mod:`gensr_bench.cli.alignment_plugin`; the work is done by
 :mod:`gensr_bench.alignment.pipeline` and :mod:`gensr_bench.alignment.vectors`.
 """
 
@@ -13,16 +13,11 @@ from typing import Any
 
 import click
 
-from gensr_bench.cli import (
-    SEED,
-    CliState,
-    parse_options,
-    pass_state,
-    render_table,
-)
+from gensr_bench.alignment.pairs import GROUND_TRUTH
+from gensr_bench.cli.toolkit import SEED, CliState, parse_options, pass_state, render_table
 from gensr_bench.errors import ConfigError
 
-from .command_helpers import (
+from .align_helpers import (
     echo_pair_stats,
     finished_candidate_run,
     pair_options,
@@ -31,7 +26,6 @@ from .command_helpers import (
     recorded_suite,
     split_items,
 )
-from .pairs import GROUND_TRUTH
 
 
 @click.group(name="pairs")
@@ -78,9 +72,13 @@ def pairs_build(
     the suite the run recorded, re-created through the registry with its recorded options;
     pass the same --plugins-dir / --data-dir as the run had.
     """
+    from gensr_bench.alignment.pipeline import (
+        PairSettings,
+        pairs_from_run,
+        resolve_criterion,
+        save_pairs,
+    )
     from gensr_bench.store import ScoreCache
-
-    from .pipeline import PairSettings, pairs_from_run, resolve_criterion, save_pairs
 
     run_dir = Path(candidates_dir)
     config, provenance, outputs = finished_candidate_run(run_dir)
@@ -178,10 +176,8 @@ def pairs_vectors(
 
     from tqdm import tqdm
 
-    from gensr_bench.leaderboard import safe_name
-
-    from .dataset import load_preference_dataset
-    from .vectors import (
+    from gensr_bench.alignment.dataset import load_preference_dataset
+    from gensr_bench.alignment.vectors import (
         VectorSum,
         cosine_table,
         format_table,
@@ -190,6 +186,7 @@ def pairs_vectors(
         sample_indices,
         save_summary,
     )
+    from gensr_bench.leaderboard import safe_name
 
     extractor = state.registry("features").create(
         features, **parse_options(feature_option, "--feature-option")
@@ -274,8 +271,8 @@ def pairs_stats(state: CliState, dataset_dir: str, fmt: str) -> None:
     """Counts (pairs, inputs, pairs per input) and per-output margins of a saved dataset."""
     import json
 
-    from .dataset import load_preference_dataset
-    from .pipeline import dataset_stats, read_pairs_record
+    from gensr_bench.alignment.dataset import load_preference_dataset
+    from gensr_bench.alignment.pipeline import dataset_stats, read_pairs_record
 
     path = Path(dataset_dir)
     ds = load_preference_dataset(path)

@@ -15,8 +15,8 @@ A plugin like any other (entry point ``alignment`` of the group ``gensr_bench``)
   input, and the trainer, which leaves the aligned checkpoint in the folder itself.
 
 The work is done by :mod:`gensr_bench.alignment.pipeline`; the commands, which parse
-options, show progress and print, live in :mod:`~gensr_bench.alignment.pairs_commands` and
-:mod:`~gensr_bench.alignment.align_command` (re-exported here); this module registers them.
+options, show progress and print, live in :mod:`~gensr_bench.cli.pairs_cmd` and
+:mod:`~gensr_bench.cli.align_cmd` (re-exported here); this module registers them.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ import click
 
 from gensr_bench.hookspecs import hookimpl
 
-from .align_command import align_command
-from .command_helpers import CANDIDATES_DIR, PAIRS_DIR, SFT_TARGETS
-from .pairs_commands import pairs_build, pairs_group, pairs_stats, pairs_vectors
+from .align_cmd import align_command
+from .align_helpers import CANDIDATES_DIR, PAIRS_DIR, SFT_TARGETS
+from .pairs_cmd import pairs_build, pairs_group, pairs_stats, pairs_vectors
 
 __all__ = [
     "CANDIDATES_DIR",

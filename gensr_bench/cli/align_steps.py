@@ -14,7 +14,7 @@ import click
 
 from gensr_bench.errors import ConfigError, describe
 
-from .command_helpers import (
+from .align_helpers import (
     CANDIDATES_DIR,
     PAIRS_DIR,
     finished_candidate_run,
@@ -23,10 +23,9 @@ from .command_helpers import (
 )
 
 if TYPE_CHECKING:
+    from gensr_bench.alignment.pipeline import Criterion, PairSettings, PairsRecord
     from gensr_bench.interfaces import Metric, Suite
     from gensr_bench.records import PreferencePair, Utterance
-
-    from .pipeline import Criterion, PairSettings, PairsRecord
 
 
 def reused_candidates(
@@ -158,7 +157,7 @@ def missing_scores(run_dir: Path, outputs: Sequence[str]) -> str:
 
 
 def check_out_dir(out_dir: Path, model_spec: str, resume: bool) -> None:
-    from .trainer import STATE_FILE
+    from gensr_bench.alignment.trainer import STATE_FILE
 
     if Path(model_spec).is_dir() and Path(model_spec).resolve() == out_dir.resolve():
         raise ConfigError(
@@ -188,16 +187,15 @@ def pairs_step(
     resume: bool,
 ) -> tuple[list[PreferencePair], dict[str, Utterance], PairsRecord]:
     """(pairs, inputs by id, record): the saved pairs when their settings match, else new."""
-    from gensr_bench.store import ScoreCache, read_run
-
-    from .pipeline import (
+    from gensr_bench.alignment.pipeline import (
         load_pairs,
         pairs_from_run,
         read_pairs_record,
         save_pairs,
         source_utterances,
     )
-    from .trainer import STATE_FILE
+    from gensr_bench.alignment.trainer import STATE_FILE
+    from gensr_bench.store import ScoreCache, read_run
 
     pairs_dir = out_dir / PAIRS_DIR
     outputs = read_run(cand_dir, outputs=False).count

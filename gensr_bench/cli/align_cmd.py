@@ -1,7 +1,7 @@
 """``gensr-bench align``: sample candidates, pair them, train (DPO or SFT) in one folder.
 
-Registered by :mod:`gensr_bench.alignment.commands`; the steps around the pipeline live in
-:mod:`gensr_bench.alignment.align_steps`.
+Registered by :mod:`gensr_bench.cli.alignment_plugin`; the steps around the pipeline live in
+:mod:`gensr_bench.cli.align_steps`.
 """
 
 from __future__ import annotations
@@ -12,19 +12,27 @@ from pathlib import Path
 
 import click
 
-from gensr_bench.cli import (
+from gensr_bench.cli.run_cmd import create_model, run_one
+from gensr_bench.cli.toolkit import (
     SEED,
     CliState,
     backend_options,
-    create_model,
     make_backend,
     parse_metric_options,
     parse_options,
     pass_state,
-    run_one,
 )
 from gensr_bench.errors import ConfigError, GensrError
 
+from .align_helpers import (
+    CANDIDATES_DIR,
+    PAIRS_DIR,
+    SFT_TARGETS,
+    command_line,
+    echo_pair_stats,
+    pair_options,
+    split_items,
+)
 from .align_steps import (
     candidates_finished,
     check_out_dir,
@@ -33,15 +41,6 @@ from .align_steps import (
     preflight_metrics,
     require_alignable,
     reused_candidates,
-)
-from .command_helpers import (
-    CANDIDATES_DIR,
-    PAIRS_DIR,
-    SFT_TARGETS,
-    command_line,
-    echo_pair_stats,
-    pair_options,
-    split_items,
 )
 
 
@@ -170,12 +169,9 @@ def align_command(
     """
     from tqdm import tqdm
 
-    from gensr_bench.plugins import plugin_dirs_from_env
-    from gensr_bench.runner import RunOptions, run_config
-
-    from .candidates import CandidateModel, CandidateSuite
-    from .losses import loss_for_paradigm
-    from .pipeline import (
+    from gensr_bench.alignment.candidates import CandidateModel, CandidateSuite
+    from gensr_bench.alignment.losses import loss_for_paradigm
+    from gensr_bench.alignment.pipeline import (
         PairSettings,
         align_config,
         alignment_examples,
@@ -185,7 +181,9 @@ def align_command(
         resolve_criterion,
         winner_examples,
     )
-    from .trainer import DPOTrainer
+    from gensr_bench.alignment.trainer import DPOTrainer
+    from gensr_bench.plugins import plugin_dirs_from_env
+    from gensr_bench.runner import RunOptions, run_config
 
     if sft_target is not None and objective != "sft":
         raise click.UsageError("--sft-target applies to --objective sft only")

@@ -13,19 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from gensr_bench.cli import (
-    CliState,
-    format_value,
-    render_table,
-)
+from gensr_bench.alignment.pairs import MODEL_WINNER, SELECTIONS, WINNERS
+from gensr_bench.cli.toolkit import CliState, format_value, render_table
 from gensr_bench.errors import ConfigError, StoreError
 
-from .pairs import MODEL_WINNER, SELECTIONS, WINNERS
-
 if TYPE_CHECKING:
+    from gensr_bench.alignment.pipeline import PairSet
     from gensr_bench.interfaces import Metric, Suite
-
-    from .pipeline import PairSet
 
 
 #: Sub-folders of an ``align`` folder.
