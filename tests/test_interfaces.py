@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from gensr_bench.errors import ConfigError, UnknownOptionError
-from gensr_bench.interfaces import Component, Metric
+from gensr_bench.interfaces import Component, Metric, item_seed
 from gensr_bench.plugins import get_plugin_manager
 from gensr_bench.registry import KINDS, Registry
 from gensr_bench.testing import invoke_cli
@@ -144,3 +144,9 @@ def test_run_with_an_unknown_model_or_suite_option_is_a_usage_error(
     assert result.exit_code == 2, output
     assert value.split("=")[0] in output and component in output and flag in output
     assert not (tmp_path / "run" / "run.sqlite").exists()  # refused before any work
+
+
+def test_item_seed_independent_of_batching():
+    assert item_seed(3, "a") == item_seed(3, "a")
+    assert item_seed(3, "a") != item_seed(4, "a")
+    assert item_seed(3, "a") != item_seed(3, "b")
