@@ -465,6 +465,44 @@ def scale_rendering(
     return rendering, gain_limited
 
 
+def finish_rendering(
+    spec: SuiteSpec,
+    index: int,
+    signals: tuple[dg.Signal, dg.Signal, dg.Signal],
+    level_rng: np.random.Generator,
+    chain: tuple[Sequence[str], dict[str, Any]],
+    voice: dict[str, Any],
+    spoken: Sequence[str],
+) -> Rendering:
+    """Utterance ``index`` of ``spec``, scaled (:func:`scale_rendering`), with its transcript and
+    the meta every generated suite records.
+
+    ``signals`` are the clean, reference and degraded speech; ``chain`` the stages and
+    parameters of :func:`draw_chain`; ``voice`` what read the sentences (recorded between the
+    split and the sentence count).
+    """
+    clean, reference, degraded = signals
+    stages, params = chain
+    scaled, gain_limited = scale_rendering(
+        f"{spec.name}-{index:04d}", clean, reference, degraded, level_rng
+    )
+    meta: dict[str, Any] = {
+        "degradation": "+".join(d for d in DEGRADATION_ORDER if d in stages),
+        "chain": ">".join(stages),
+        "recipe": spec.recipe,
+        "split": spec.split,
+        **voice,
+        "n_sentences": len(spoken),
+        "duration_s": round(len(clean) / SAMPLE_RATE, 3),
+        "level_dbfs": round(dg.rms_dbfs(scaled.reference), 2),
+        "gain_limited": gain_limited,
+        "reference_reverberant": spec.recipe == "dns-with-reverb",
+        **params,
+        "seed": spec.utterance_seed(index),
+    }
+    return scaled.completed(" ".join(spoken), meta)
+
+
 # ----------------------------------------------------------------------------- suites
 
 

@@ -50,6 +50,7 @@ Generating takes about 1.4 s per utterance on one core (measured: 215 s for the 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from functools import cache
 from importlib import metadata
@@ -62,11 +63,9 @@ import numpy.typing as npt
 from gensr_bench import Suite, hookimpl
 from gensr_bench.records import Utterance
 
-from . import degradations as dg
 from . import noise_files as noise_files_
 from . import rooms
 from .generated import (
-    DEGRADATION_ORDER,
     DEGRADATION_PARAMETERS,
     LEVEL_DBFS,
     MAX_SECONDS,
@@ -81,7 +80,7 @@ from .generated import (
     apply_chain,
     assemble_speech,
     draw_chain,
-    scale_rendering,
+    finish_rendering,
     sentences_sha256,
     split_sentences,
     talker_tracks,
@@ -242,27 +241,15 @@ def render(
     reference, degraded = apply_chain(
         clean, stages, params, spec.recipe, signal_rng, talkers, rir=response, noise=noise
     )
-    scaled, gain_limited = scale_rendering(
-        f"{spec.name}-{index:04d}", clean, reference, degraded, level_rng
+    return finish_rendering(
+        spec,
+        index,
+        (clean, reference, degraded),
+        level_rng,
+        (stages, params),
+        {"voice": VOICE_NAME, **dataclasses.asdict(prosody)},
+        spoken,
     )
-    meta: dict[str, Any] = {
-        "degradation": "+".join(d for d in DEGRADATION_ORDER if d in stages),
-        "chain": ">".join(stages),
-        "recipe": spec.recipe,
-        "split": spec.split,
-        "voice": VOICE_NAME,
-        "length_scale": prosody.length_scale,
-        "noise_scale": prosody.noise_scale,
-        "noise_w": prosody.noise_w,
-        "n_sentences": len(spoken),
-        "duration_s": round(len(dry) / SAMPLE_RATE, 3),
-        "level_dbfs": round(dg.rms_dbfs(scaled.reference), 2),
-        "gain_limited": gain_limited,
-        "reference_reverberant": spec.recipe == "dns-with-reverb",
-        **params,
-        "seed": seed,
-    }
-    return scaled.completed(" ".join(spoken), meta)
 
 
 def generate_utterance(

@@ -46,7 +46,6 @@ import numpy.typing as npt
 from gensr_bench import Suite, hookimpl
 from gensr_bench.records import Utterance
 
-from . import degradations as dg
 from .espeak import ESPEAK_SAMPLE_RATE, EspeakError, EspeakSession, Voice, espeak_session
 from .generated import (
     CACHE_SUFFIX,
@@ -69,8 +68,8 @@ from .generated import (
     decode_utterance,
     draw_chain,
     encode_utterance,
+    finish_rendering,
     integer,
-    scale_rendering,
     sentence_bank,
     sentences_sha256,
     split_sentences,
@@ -225,27 +224,20 @@ def render(spec: SuiteSpec, index: int) -> Rendering:
     clean = dry.astype(np.float64)
     reference, degraded = apply_chain(clean, stages, params, spec.recipe, signal_rng, talkers)
 
-    scaled, gain_limited = scale_rendering(
-        f"{spec.name}-{index:04d}", clean, reference, degraded, level_rng
+    return finish_rendering(
+        spec,
+        index,
+        (clean, reference, degraded),
+        level_rng,
+        (stages, params),
+        {
+            "voice": voice.name,
+            "rate": voice.rate,
+            "pitch": voice.pitch,
+            "pitch_range": voice.pitch_range,
+        },
+        spoken,
     )
-    meta: dict[str, Any] = {
-        "degradation": "+".join(d for d in DEGRADATION_ORDER if d in stages),
-        "chain": ">".join(stages),
-        "recipe": spec.recipe,
-        "split": spec.split,
-        "voice": voice.name,
-        "rate": voice.rate,
-        "pitch": voice.pitch,
-        "pitch_range": voice.pitch_range,
-        "n_sentences": len(spoken),
-        "duration_s": round(len(dry) / SAMPLE_RATE, 3),
-        "level_dbfs": round(dg.rms_dbfs(scaled.reference), 2),
-        "gain_limited": gain_limited,
-        "reference_reverberant": spec.recipe == "dns-with-reverb",
-        **params,
-        "seed": seed,
-    }
-    return scaled.completed(" ".join(spoken), meta)
 
 
 def generate_utterance(spec: SuiteSpec, index: int) -> Utterance:
