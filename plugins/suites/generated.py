@@ -23,7 +23,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -106,6 +106,17 @@ DEGRADATION_PARAMETERS = (
 @cache
 def _sentence_file() -> bytes:
     return resources.files(__package__).joinpath("sentences.txt").read_bytes()
+
+
+def package_versions(*names: str) -> dict[str, str]:
+    """The installed version of each distribution (``"missing"`` when absent), for fingerprints."""
+    found = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "missing"
+    return found
 
 
 def sentences_sha256() -> str:

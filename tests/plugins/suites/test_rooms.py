@@ -65,12 +65,6 @@ def test_unknown_measured_room_is_a_config_error() -> None:
         rooms.measured_room("attic")
 
 
-def test_measured_rooms_within_selects_by_t20() -> None:
-    assert rooms.measured_rooms_within((0.0, 5.0)) == tuple(rooms.MEASURED_ROOMS)
-    assert rooms.measured_rooms_within((0.3, 0.5)) == ("bathroom",)
-    assert rooms.measured_rooms_within((0.1, 0.2)) == ("concrete-room",)
-
-
 # ----------------------------------------------------------------------------- the loader
 
 
