@@ -17,7 +17,9 @@ suite's fingerprint, so results on another folder are another suite.
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -48,12 +50,20 @@ class NoiseFile:
 
 def load_noise(path: Path, sample_rate: int = SAMPLE_RATE) -> npt.NDArray[np.float64]:
     """The samples of a noise recording (first channel), refused unless usable as noise."""
+    return _read_checked(path, sample_rate)[0]
+
+
+def _read_checked(
+    path: Path, sample_rate: int = SAMPLE_RATE
+) -> tuple[npt.NDArray[np.float64], str]:
+    """The checked samples of a noise recording and the sha256 of its file, read once."""
     import soundfile as sf
 
     if not path.is_file():
         raise NoiseFileError(f"noise file {path} does not exist; check the noise_dir option")
+    data = path.read_bytes()
     try:
-        samples, rate = sf.read(str(path), dtype="float64", always_2d=True)
+        samples, rate = sf.read(io.BytesIO(data), dtype="float64", always_2d=True)
     except (RuntimeError, sf.LibsndfileError) as exc:
         raise NoiseFileError(
             f"cannot read noise file {path}: {exc}; give WAV or FLAC files that soundfile opens"
@@ -71,7 +81,7 @@ def load_noise(path: Path, sample_rate: int = SAMPLE_RATE) -> npt.NDArray[np.flo
         )
     if float(np.std(noise)) < 1e-6:
         raise NoiseFileError(f"noise file {path} is silent (or a constant); remove it")
-    return noise
+    return noise, hashlib.sha256(data).hexdigest()
 
 
 def noise_folder(folder: Path) -> tuple[NoiseFile, ...]:
@@ -86,18 +96,19 @@ def noise_folder(folder: Path) -> tuple[NoiseFile, ...]:
         raise NoiseFileError(
             f"noise folder {folder} holds no .wav or .flac file; put 16-kHz noise recordings in it"
         )
-    checked = []
-    for path in paths:
-        load_noise(path)
-        checked.append(NoiseFile(path, hashlib.sha256(path.read_bytes()).hexdigest()))
-    return tuple(checked)
+    return tuple(NoiseFile(path, _read_checked(path)[1]) for path in paths)
 
 
 def noise_excerpt(
     file: NoiseFile, n_samples: int, rng: np.random.Generator
 ) -> npt.NDArray[np.float64]:
     """``n_samples`` of ``file`` from a random offset, the recording repeated as needed."""
-    noise = load_noise(file.path)
+    noise = _recording(file)
     offset = int(rng.integers(len(noise)))
-    repeats = -(-(offset + n_samples) // len(noise))
-    return np.tile(noise, repeats)[offset : offset + n_samples]
+    return noise[(offset + np.arange(n_samples)) % len(noise)]
+
+
+@lru_cache(maxsize=8)
+def _recording(file: NoiseFile) -> npt.NDArray[np.float64]:
+    """A recording's samples, decoded once per process for the utterances that use it."""
+    return load_noise(file.path)
