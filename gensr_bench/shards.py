@@ -123,20 +123,25 @@ def merge_runs(
             seen: dict[str, Path] = {}
             for index in range(count):
                 run_dir, _ = shards[index]
-                source = read_run(run_dir)
-                for output in source.outputs:
-                    if output.utterance_id in seen:
-                        raise ConfigError(
-                            f"utterance {output.utterance_id!r} is in "
-                            f"{seen[output.utterance_id]} and in {run_dir}; these shards overlap"
-                        )
-                    seen[output.utterance_id] = run_dir
-                    target.write(output)
+                # Streamed row by row, so a merge never holds a whole shard in memory.
+                with RunStore(run_dir) as source:
+                    for output in source.outputs():
+                        if output.utterance_id in seen:
+                            raise ConfigError(
+                                f"utterance {output.utterance_id!r} is in "
+                                f"{seen[output.utterance_id]} and in {run_dir}; these shards "
+                                "overlap"
+                            )
+                        seen[output.utterance_id] = run_dir
+                        target.write(output)
+                    shard_sessions = source.get_info("sessions")
+                    shard_provenance = source.get_info("provenance")
                 sessions.extend(
                     {**session, "shard": f"{index}/{count}", "run_dir": str(run_dir)}
-                    for session in (source.sessions or [])
+                    for session in (shard_sessions if isinstance(shard_sessions, list) else [])
                 )
-                provenance = provenance or source.provenance or {}
+                if not provenance and isinstance(shard_provenance, dict):
+                    provenance = shard_provenance
                 audio = run_dir / "audio"
                 if audio.is_dir():
                     shutil.copytree(
