@@ -6,9 +6,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gensr_bench.interfaces import Metric, RestorationModel, Suite
+
+if TYPE_CHECKING:
+    from gensr_bench.plugins import GensrPluginManager
 
 
 def run_config(
@@ -115,7 +118,11 @@ def cpu_info(cpuinfo: str | None = None) -> dict[str, Any]:
 
 
 def collect_provenance(
-    pm: Any, model: RestorationModel, suite: Suite, metrics: Sequence[Metric], seed: int
+    pm: GensrPluginManager | None,
+    model: RestorationModel,
+    suite: Suite,
+    metrics: Sequence[Metric],
+    seed: int,
 ) -> dict[str, Any]:
     """Everything a result must record to be reproduced and compared (DESIGN section 4)."""
     import platform

@@ -140,12 +140,55 @@ class MetricSummary:
     higher_is_better: bool
 
 
+#: The error an intrusive metric records on an utterance without a clean reference (after
+#: the metric's name: ``"pesq: needs a reference, and this utterance has none"``).
+NO_REFERENCE = "needs a reference, and this utterance has none"
+
+
+@dataclass(frozen=True)
+class FailedOutput:
+    """One failed output of a run: the utterance, the output name and why it is ``None``."""
+
+    utterance_id: str
+    output: str
+    message: str
+
+
+@dataclass(frozen=True)
+class RunNotes:
+    """What a finished run has to say beyond its means, as data (the command line prints it).
+
+    ``failed_utterances`` counts the utterances with a failed output other than an intrusive
+    metric's missing reference; ``failures`` gives the first few of them (one output each).
+    """
+
+    peak_normalised: int = 0
+    no_reference_metrics: tuple[str, ...] = ()
+    failed_utterances: int = 0
+    failures: tuple[FailedOutput, ...] = ()
+
+
+@dataclass(frozen=True)
+class GroupMeans:
+    """The mean of each output over the utterances whose ``meta[key]`` is ``group``."""
+
+    group: str
+    n_utterances: int
+    means: Mapping[str, float | None]
+
+
 @dataclass(frozen=True)
 class RunResult:
-    """The outcome of a run: its configuration, provenance and per-output summaries."""
+    """The outcome of a run: its configuration, provenance and per-output summaries.
+
+    Also the run's ``notes`` and, when a meta key was asked for (``RunOptions.by``), the
+    ``breakdown`` of its means by that key.
+    """
 
     run_id: str
     config: Mapping[str, Any]
     provenance: Mapping[str, Any]
     summaries: tuple[MetricSummary, ...]
     n_utterances: int
+    notes: RunNotes = RunNotes()
+    breakdown: tuple[GroupMeans, ...] = ()

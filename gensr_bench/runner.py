@@ -8,13 +8,12 @@ failures never stop a run: the affected outputs are ``None`` and the reason is k
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gensr_bench.errors import ConfigError
 from gensr_bench.execution import (
@@ -35,6 +34,7 @@ from gensr_bench.execution import (
     worker_payload,
 )
 from gensr_bench.interfaces import Backend, Metric, RestorationModel, Suite
+from gensr_bench.outcome import finish_run
 from gensr_bench.provenance import (
     NUMERIC_CPU_FLAGS,
     collect_provenance,
@@ -45,6 +45,9 @@ from gensr_bench.provenance import (
 from gensr_bench.records import RunResult, ScoredOutput, Utterance
 from gensr_bench.shards import in_shard, merge_runs, parse_shard, shard_size
 from gensr_bench.store import ScoreCache
+
+if TYPE_CHECKING:
+    from gensr_bench.plugins import GensrPluginManager
 
 __all__ = [
     "COLLECTED_AUDIO",
@@ -163,32 +166,8 @@ class RunOptions:
     #: ``(i, N)``: only the utterances at positions ``p % N == i`` (a part of a job array; the
     #: parts are joined with ``merge_runs``). Recorded in the run's config.
     shard: tuple[int, int] | None = None
-
-
-def finish_run(
-    store: Any,
-    config: Mapping[str, Any],
-    provenance: Mapping[str, Any],
-    directions: dict[str, bool],
-) -> RunResult:
-    """Summarise every output of a store (``directions``: output -> higher is better, in table
-    order), mark the run finished and write ``summary.json`` and ``scores.jsonl``."""
-    from gensr_bench.stats import summarise
-    from gensr_bench.store import write_exports
-
-    outputs = list(store.outputs())
-    seed = int(config.get("seed", 0))
-    summaries = summarise(outputs, list(directions), directions.__getitem__, seed)
-    result = RunResult(
-        run_id=os.path.basename(os.path.abspath(store.out_dir)),
-        config=dict(config),
-        provenance=dict(provenance),
-        summaries=tuple(summaries),
-        n_utterances=len(outputs),
-    )
-    store.set_info("status", "finished")
-    write_exports(store, result)
-    return result
+    #: A meta key (e.g. ``degradation``) to break the means down by (``RunResult.breakdown``).
+    by: str | None = None
 
 
 def run_suite(
@@ -197,7 +176,7 @@ def run_suite(
     metrics: Sequence[Metric],
     out_dir: str | Path,
     options: RunOptions = RunOptions(),
-    pm: Any = None,
+    pm: GensrPluginManager | None = None,
     on_start: Callable[[int, int], None] | None = None,
     on_output: Callback | None = None,
 ) -> RunResult:
@@ -257,7 +236,9 @@ def run_suite(
         history[-1]["wall_s"] = time.perf_counter() - start
         store.set_info("sessions", history)
         directions = {name: m.direction(name) for m in metrics for name in m.outputs}
-        result = finish_run(store, config, {**provenance, "sessions": history}, directions)
+        result = finish_run(
+            store, config, {**provenance, "sessions": history}, directions, options.by
+        )
         if pm is not None:
             pm.hook.gensr_run_finished(run=run_info, result=result)
         return result

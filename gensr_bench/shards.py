@@ -42,7 +42,11 @@ def shard_size(total: int, shard: tuple[int, int] | None) -> int:
 
 
 def merge_runs(
-    run_dirs: Sequence[str | Path], out_dir: str | Path, *, overwrite: bool = False
+    run_dirs: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    overwrite: bool = False,
+    by: str | None = None,
 ) -> RunResult:
     """Join the finished shards ``i/N`` of one run (``--shard``) into the run they split.
 
@@ -52,12 +56,12 @@ def merge_runs(
     and resumes as one), the shards' sessions, and its summary is computed as ``run_suite``
     computes it: the scores and summaries equal those of one run over the whole suite. Each
     output's direction is read from the shards' own summaries. Saved audio (``audio/``) is
-    copied.
+    copied. ``by``: a meta key to break the merged means down by (``RunResult.breakdown``).
     """
     import json
     import shutil
 
-    from gensr_bench.runner import finish_run
+    from gensr_bench.outcome import finish_run
     from gensr_bench.store import RunStore, read_run
 
     if not run_dirs:
@@ -160,7 +164,7 @@ def merge_runs(
             first = next(target.outputs(), None)
             names = list(first.scores) if first is not None else []
             ordered = {name: directions[name] for name in names}
-            return finish_run(target, base, {**provenance, "sessions": sessions}, ordered)
+            return finish_run(target, base, {**provenance, "sessions": sessions}, ordered, by)
         except DiskFullError as exc:
             # A merge has no --resume: it is redone whole, over its own partial output.
             raise DiskFullError(exc.folder, exc.detail, "rerun the merge with --overwrite") from exc

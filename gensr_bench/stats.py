@@ -8,7 +8,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gensr_bench.records import MetricSummary, ScoredOutput
+from gensr_bench.records import (
+    NO_REFERENCE,
+    FailedOutput,
+    GroupMeans,
+    MetricSummary,
+    RunNotes,
+    ScoredOutput,
+)
 
 DEFAULT_RESAMPLES = 2000
 
@@ -130,6 +137,47 @@ def group_by(outputs: Iterable[ScoredOutput], key: str) -> dict[str, list[Scored
     for output in outputs:
         groups[str(output.meta.get(key, "(none)"))].append(output)
     return dict(sorted(groups.items()))
+
+
+def breakdown(outputs: Iterable[ScoredOutput], key: str) -> tuple[GroupMeans, ...]:
+    """The mean of every output within each group of ``meta[key]`` (as :func:`group_by`)."""
+    items = list(outputs)
+    names = list(dict.fromkeys(name for o in items for name in o.scores))
+    rows = []
+    for group, members in group_by(items, key).items():
+        summaries = summarise(members, names, lambda _name: True)
+        rows.append(GroupMeans(group, len(members), {s.output: s.mean for s in summaries}))
+    return tuple(rows)
+
+
+def lacks_reference(message: str) -> bool:
+    """Whether an output's error says only that its intrusive metric had no reference."""
+    return message.endswith(NO_REFERENCE)
+
+
+def run_notes(outputs: Iterable[ScoredOutput], examples: int = 5) -> RunNotes:
+    """What a run's outputs have to say beyond their means (see :class:`RunNotes`).
+
+    Outputs that failed only for want of a reference are not failures: a suite may lack a
+    reference for some utterances, and then only its non-intrusive metrics score them.
+    """
+    peak_normalised = 0
+    no_reference: set[str] = set()
+    failed = 0
+    failures: list[FailedOutput] = []
+    for output in outputs:
+        peak_normalised += "peak_normalised_gain" in output.flags
+        real = []
+        for name, message in output.errors.items():
+            if lacks_reference(message):
+                no_reference.add(message.split(":", 1)[0])
+            else:
+                real.append((name, message))
+        if real:
+            failed += 1
+            if len(failures) < examples:
+                failures.append(FailedOutput(output.utterance_id, *real[0]))
+    return RunNotes(peak_normalised, tuple(sorted(no_reference)), failed, tuple(failures))
 
 
 @dataclass(frozen=True)

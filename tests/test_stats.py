@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
+from gensr_bench.records import NO_REFERENCE, FailedOutput
 from gensr_bench.stats import (
     bootstrap_ci,
+    breakdown,
     error_counts,
     group_by,
     paired_by_group,
     paired_difference,
+    run_notes,
     summarise,
 )
 from gensr_bench.testing import scored_output
@@ -197,3 +202,39 @@ def test_paired_by_group_puts_both_sides_of_a_pair_in_the_baselines_group() -> N
     cand = [scored_output(i, {"m": 1.0}, degradation="other") for i in range(3)]
     (only,) = paired_by_group(cand, base, "degradation", ["m"])
     assert only.group == "noise" and only.differences["m"].n_paired == 3
+
+
+# --- breakdowns and notes -------------------------------------------------------------------
+
+
+def test_breakdown_gives_each_groups_mean_of_every_output() -> None:
+    outputs = [
+        scored_output(0, {"a": 1.0, "b": 10.0}, kind="x"),
+        scored_output(1, {"a": 3.0, "b": None}, kind="x"),
+        scored_output(2, {"a": 5.0, "b": 20.0}, kind="y"),
+        scored_output(3, {"a": 7.0, "b": 40.0}),
+    ]
+    rows = breakdown(outputs, "kind")
+    assert [(r.group, r.n_utterances) for r in rows] == [("(none)", 1), ("x", 2), ("y", 1)]
+    assert rows[1].means == {"a": 2.0, "b": 10.0}  # the None of utt-1 is left out of b
+    assert rows[0].means == {"a": 7.0, "b": 40.0}
+
+
+def test_run_notes_separate_missing_references_from_failures() -> None:
+    no_ref = {"snr_db": f"test-snr: {NO_REFERENCE}"}
+    outputs = [
+        replace(scored_output(0, {"level_db": 1.0, "snr_db": None}), errors=no_ref),
+        scored_output(1, {"level_db": None, "snr_db": 2.0}),
+        replace(
+            scored_output(2, {"level_db": None, "snr_db": None}),
+            errors={**no_ref, "level_db": "level: broke"},
+        ),
+        replace(scored_output(3, {"level_db": 1.0}), flags={"peak_normalised_gain": 0.5}),
+    ]
+    notes = run_notes(outputs, examples=1)
+    assert notes.peak_normalised == 1
+    assert notes.no_reference_metrics == ("test-snr",)
+    assert notes.failed_utterances == 2  # utt-1 and utt-2; utt-0 only lacked a reference
+    assert notes.failures == (FailedOutput("utt-1", "level_db", "failed in test"),)
+    assert run_notes(outputs).failures[1] == FailedOutput("utt-2", "level_db", "level: broke")
+    assert run_notes([]).failed_utterances == 0

@@ -15,6 +15,7 @@ from gensr_bench.cli.runs import (
     metric_directions,
     print_breakdown,
     print_notes,
+    print_stored_breakdown,
     run_label,
 )
 from gensr_bench.cli.toolkit import (
@@ -138,7 +139,7 @@ def report(
     for run_dir in run_dirs:
         if by:
             click.echo(f"\n{run_dir}")
-            print_breakdown(Path(run_dir), by)
+            print_stored_breakdown(Path(run_dir), by)
 
 
 def _print_grouped(
@@ -186,9 +187,9 @@ def merge(shard_dirs: tuple[str, ...], out: str, overwrite: bool, by: str | None
     """
     from gensr_bench.runner import merge_runs
 
-    result = merge_runs(shard_dirs, out, overwrite=overwrite)
+    result = merge_runs(shard_dirs, out, overwrite=overwrite, by=by)
     out_dir = Path(out)
     click.echo(f"merged {len(shard_dirs)} shards: {result.n_utterances} utterances ({out_dir})")
     click.echo(render_table(summary_rows(result.summaries), ["metric", "mean", "95% CI", "scored"]))
-    print_breakdown(out_dir, by)
-    print_notes(out_dir)
+    print_breakdown(result.breakdown, by)
+    print_notes(result.notes, out_dir)

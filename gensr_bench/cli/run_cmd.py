@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from gensr_bench.cli.app import cli
-from gensr_bench.cli.runs import print_breakdown, print_ignored, print_notes
+from gensr_bench.cli.runs import RunBar, print_run
 from gensr_bench.cli.toolkit import (
     SEED,
     CliState,
@@ -21,13 +21,16 @@ from gensr_bench.cli.toolkit import (
     parse_options,
     pass_state,
     read_suite_config,
-    render_table,
-    summary_rows,
 )
 from gensr_bench.errors import (
     ConfigError,
     UnknownOptionError,
 )
+
+if TYPE_CHECKING:
+    from gensr_bench.interfaces import Metric, RestorationModel, Suite
+    from gensr_bench.registry import Registries
+    from gensr_bench.runner import RunOptions
 
 
 @cli.command()
@@ -158,6 +161,7 @@ def run(
         plugin_dirs=tuple(str(d.resolve()) for d in plugin_dirs_from_env(state.plugin_dirs)),
         backend=make_backend(state, backend, backend_option),
         shard=shard_spec,
+        by=by,
     )
     # A suite with subsets (e.g. dns) is run and reported subset by subset.
     parts = [(name, reg.suites.get(name)) for name in suite_cls.subsets] or [(suite, suite_cls)]
@@ -168,10 +172,10 @@ def run(
         except UnknownOptionError as exc:  # a usage error
             raise click.BadParameter(str(exc), param_hint="--suite-option") from exc
         out_dir = base_dir / part_name if suite_cls.subsets else base_dir
-        run_one(state, model, part_name, model_obj, suite_obj, metric_objs, out_dir, options, by)
+        run_one(state, model, part_name, model_obj, suite_obj, metric_objs, out_dir, options)
 
 
-def create_model(reg: Any, spec: str, options: dict[str, Any]) -> Any:
+def create_model(reg: Registries, spec: str, options: dict[str, Any]) -> RestorationModel:
     """A model from a registered name, or from a checkpoint folder holding ``manifest.json``.
 
     A folder's manifest names the model class (``"model": "fm-small"``); the folder becomes
@@ -197,43 +201,20 @@ def run_one(
     state: CliState,
     model: str,
     suite: str,
-    model_obj: Any,
-    suite_obj: Any,
-    metric_objs: list[Any],
+    model_obj: RestorationModel,
+    suite_obj: Suite,
+    metric_objs: Sequence[Metric],
     out_dir: Path,
-    options: Any,
-    by: str | None,
+    options: RunOptions,
 ) -> None:
     """Run one suite with a progress bar, then print its table, breakdown and notes."""
-    from tqdm import tqdm
-
     from gensr_bench.runner import run_suite
 
-    bar: Any = None
-    failed = 0
-
-    def on_start(total: int, done: int) -> None:
-        nonlocal bar
-        bar = tqdm(
-            total=total, initial=done, unit="utt", desc=f"{model} on {suite}", file=sys.stderr
-        )
-
-    def on_output(scored: Any) -> None:
-        nonlocal failed
-        failed += bool(scored.errors)
-        bar.update(1)
-        if failed:
-            bar.set_postfix(with_errors=failed)
-
+    bar = RunBar(f"{model} on {suite}")
     try:
         result = run_suite(
-            model_obj, suite_obj, metric_objs, out_dir, options, state.pm, on_start, on_output
+            model_obj, suite_obj, metric_objs, out_dir, options, state.pm, bar.start, bar.scored
         )
     finally:
-        if bar is not None:
-            bar.close()
-    click.echo(f"\n{model} on {suite}: {result.n_utterances} utterances ({out_dir})")
-    click.echo(render_table(summary_rows(result.summaries), ["metric", "mean", "95% CI", "scored"]))
-    print_breakdown(out_dir, by)
-    print_ignored("note: the suite ignored", suite_obj.ignored_files())
-    print_notes(out_dir)
+        bar.close()
+    print_run(f"{model} on {suite}", result, out_dir, suite_obj, options.by)

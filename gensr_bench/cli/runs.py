@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -12,7 +13,49 @@ from gensr_bench.cli.toolkit import (
     CliState,
     format_value,
     render_table,
+    summary_rows,
 )
+
+if TYPE_CHECKING:
+    from gensr_bench.interfaces import Suite
+    from gensr_bench.records import GroupMeans, RunNotes, RunResult, ScoredOutput
+
+
+class RunBar:
+    """The progress bar of a run: ``start`` and ``scored`` are ``run_suite``'s callbacks."""
+
+    def __init__(self, desc: str) -> None:
+        self.desc = desc
+        self.bar: Any = None
+        self.failed = 0
+
+    def start(self, total: int, done: int) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, initial=done, unit="utt", desc=self.desc, file=sys.stderr)
+
+    def scored(self, scored: ScoredOutput) -> None:
+        self.failed += bool(scored.errors)
+        if self.bar is not None:
+            self.bar.update(1)
+            if self.failed:
+                self.bar.set_postfix(with_errors=self.failed)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def print_run(
+    label: str, result: RunResult, out_dir: Path, suite: Suite, by: str | None = None
+) -> None:
+    """What a finished run prints: its table, breakdown, the files its suite ignored, notes."""
+    click.echo(f"\n{label}: {result.n_utterances} utterances ({out_dir})")
+    click.echo(render_table(summary_rows(result.summaries), ["metric", "mean", "95% CI", "scored"]))
+    print_breakdown(result.breakdown, by)
+    print_ignored("note: the suite ignored", suite.ignored_files())
+    print_notes(result.notes, out_dir)
 
 
 def print_ignored(lead: str, ignored: Sequence[tuple[str, str]]) -> None:
@@ -26,41 +69,34 @@ def print_ignored(lead: str, ignored: Sequence[tuple[str, str]]) -> None:
             click.echo(f"    {path}: {why}")
 
 
-def print_notes(out_dir: Path) -> None:
+def print_notes(notes: RunNotes, out_dir: Path) -> None:
+    """A run's notes (``RunResult.notes`` or ``stats.run_notes``), then where its results are."""
+    if notes.peak_normalised:
+        click.echo(
+            f"note: {notes.peak_normalised} output(s) peaked above 1.0 and were scaled to peak "
+            "1.0 before scoring (flag peak_normalised_gain in scores.jsonl)"
+        )
+    if notes.no_reference_metrics:
+        click.echo(
+            f"note: intrusive metrics ({', '.join(notes.no_reference_metrics)}) need a clean "
+            "reference; this suite has none for some utterances, so only non-intrusive "
+            "metrics scored those"
+        )
+    if notes.failed_utterances:
+        click.echo(
+            f"note: {notes.failed_utterances} utterance(s) have failed outputs (None), e.g.:"
+        )
+        for failure in notes.failures:
+            click.echo(f"  {failure.utterance_id}: {failure.output}: {failure.message}")
+    click.echo(f"results: {out_dir / 'summary.json'}, {out_dir / 'scores.jsonl'}")
+
+
+def print_stored_notes(out_dir: Path) -> None:
+    """:func:`print_notes` of a run read back from its folder."""
+    from gensr_bench.stats import run_notes
     from gensr_bench.store import read_run
 
-    outputs = read_run(out_dir).outputs
-    with_errors = [o for o in outputs if o.errors]
-    normalised = sum("peak_normalised_gain" in o.flags for o in outputs)
-    if normalised:
-        click.echo(
-            f"note: {normalised} output(s) peaked above 1.0 and were scaled to peak 1.0 before "
-            "scoring (flag peak_normalised_gain in scores.jsonl)"
-        )
-    no_reference = sorted(
-        {
-            message.split(":", 1)[0]
-            for o in outputs
-            for message in o.errors.values()
-            if message.endswith("needs a reference, and this utterance has none")
-        }
-    )
-    if no_reference:
-        click.echo(
-            f"note: intrusive metrics ({', '.join(no_reference)}) need a clean reference; this "
-            "suite has none for some utterances, so only non-intrusive metrics scored those"
-        )
-        with_errors = [
-            o
-            for o in with_errors
-            if not all(m.endswith("this utterance has none") for m in o.errors.values())
-        ]
-    if with_errors:
-        click.echo(f"note: {len(with_errors)} utterance(s) have failed outputs (None), e.g.:")
-        for output in with_errors[:5]:
-            name, message = next(iter(output.errors.items()))
-            click.echo(f"  {output.utterance_id}: {name}: {message}")
-    click.echo(f"results: {out_dir / 'summary.json'}, {out_dir / 'scores.jsonl'}")
+    print_notes(run_notes(read_run(out_dir).outputs), out_dir)
 
 
 def load_run(run_dir: Path) -> tuple[dict[str, Any], list[Any]]:
@@ -107,20 +143,27 @@ def metric_directions(config: dict[str, Any], state: CliState | None) -> dict[st
     }
 
 
-def print_breakdown(out_dir: Path, by: str | None) -> None:
+def print_breakdown(rows: Sequence[GroupMeans], by: str | None) -> None:
+    """A breakdown of means by a meta key (``RunResult.breakdown`` or ``stats.breakdown``)."""
+    if not by or not rows:
+        return
+    names = list(dict.fromkeys(name for row in rows for name in row.means))
+    table = [
+        [row.group, str(row.n_utterances)] + [format_value(row.means.get(n)) for n in names]
+        for row in rows
+    ]
+    click.echo(f"\nmeans by {by} (every utterance's scores: scores.jsonl):")
+    click.echo(render_table(table, [by, "n", *names]))
+
+
+def print_stored_breakdown(out_dir: Path, by: str | None) -> None:
+    """:func:`print_breakdown` of a run (or leaderboard entry) read back from disk."""
     if not by:
         return
-    from gensr_bench.stats import group_by, summarise
+    from gensr_bench.stats import breakdown
 
     _, outputs = load_run(out_dir)
-    names = list(dict.fromkeys(name for o in outputs for name in o.scores))
-    groups = group_by(outputs, by)
-    rows = []
-    for group, members in groups.items():
-        summaries = summarise(members, names, lambda _n: True)
-        rows.append([group, str(len(members))] + [format_value(s.mean) for s in summaries])
-    click.echo(f"\nmeans by {by} (every utterance's scores: scores.jsonl):")
-    click.echo(render_table(rows, [by, "n", *names]))
+    print_breakdown(breakdown(outputs, by), by)
 
 
 def direction_lookup(directions: dict[str, bool]) -> Any:

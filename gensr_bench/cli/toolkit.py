@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from gensr_bench.errors import (
     ConfigError,
 )
+
+if TYPE_CHECKING:
+    from gensr_bench.plugins import GensrPluginManager
+    from gensr_bench.registry import Registries, Registry
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -104,12 +108,12 @@ class CliState:
         self.plugin_dirs = plugin_dirs
         #: The arguments ``main`` was called with (recorded in manifests); None outside it.
         self.argv: tuple[str, ...] | None = None
-        self._pm: Any = None
-        self._registries: Any = None
-        self._other: dict[str, Any] = {}
+        self._pm: GensrPluginManager | None = None
+        self._registries: Registries | None = None
+        self._other: dict[str, Registry[Any]] = {}
 
     @property
-    def pm(self) -> Any:
+    def pm(self) -> GensrPluginManager:
         if self._pm is None:
             from gensr_bench.plugins import get_plugin_manager
 
@@ -117,14 +121,14 @@ class CliState:
         return self._pm
 
     @property
-    def registries(self) -> Any:
+    def registries(self) -> Registries:
         if self._registries is None:
             from gensr_bench.registry import Registries
 
             self._registries = Registries.from_plugins(self.pm)
         return self._registries
 
-    def registry(self, kind: str) -> Any:
+    def registry(self, kind: str) -> Registry[Any]:
         """The registry of one kind (``registry.KINDS``: metrics, backends, features, ...),
         built once per command."""
         if kind in ("metrics", "models", "suites"):
