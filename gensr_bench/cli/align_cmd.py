@@ -1,7 +1,8 @@
 """``gensr-bench align``: sample candidates, pair them, train (DPO or SFT) in one folder.
 
-Registered by :mod:`gensr_bench.cli.alignment_plugin`; the steps around the pipeline live in
-:mod:`gensr_bench.cli.align_steps`.
+Registered by :mod:`gensr_bench.cli.alignment_plugin`. The command maps its options to an
+:class:`~gensr_bench.alignment.align.AlignRequest`, calls
+:func:`~gensr_bench.alignment.align.align` and shows its progress (:class:`AlignBars`).
 """
 
 from __future__ import annotations
@@ -9,10 +10,13 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from gensr_bench.cli.run_cmd import create_model, run_one
+from gensr_bench.alignment.align import SFT_TARGETS, AlignProgress
+from gensr_bench.cli.run_cmd import create_model
+from gensr_bench.cli.runs import RunBar, print_run
 from gensr_bench.cli.toolkit import (
     SEED,
     CliState,
@@ -22,26 +26,19 @@ from gensr_bench.cli.toolkit import (
     parse_options,
     pass_state,
 )
-from gensr_bench.errors import ConfigError, GensrError
+from gensr_bench.errors import ConfigError
 
 from .align_helpers import (
-    CANDIDATES_DIR,
-    PAIRS_DIR,
-    SFT_TARGETS,
     command_line,
     echo_pair_stats,
     pair_options,
     split_items,
 )
-from .align_steps import (
-    candidates_finished,
-    check_out_dir,
-    missing_scores,
-    pairs_step,
-    preflight_metrics,
-    require_alignable,
-    reused_candidates,
-)
+
+if TYPE_CHECKING:
+    from gensr_bench.alignment.pipeline import PairsRecord
+    from gensr_bench.interfaces import Suite
+    from gensr_bench.records import RunResult, ScoredOutput
 
 
 @click.command(name="align")
@@ -167,46 +164,21 @@ def align_command(
     their settings match and continues training. With --candidates the candidates of another
     run are reused (nothing is sampled) and only pairs/ and the checkpoint go into --out.
     """
-    from tqdm import tqdm
-
-    from gensr_bench.alignment.candidates import CandidateModel, CandidateSuite
+    from gensr_bench.alignment.align import AlignRequest, align, check_alignable
     from gensr_bench.alignment.losses import loss_for_paradigm
-    from gensr_bench.alignment.pipeline import (
-        PairSettings,
-        align_config,
-        alignment_examples,
-        degraded_inputs,
-        held_out_split,
-        reference_examples,
-        resolve_criterion,
-        winner_examples,
-    )
-    from gensr_bench.alignment.trainer import DPOTrainer
+    from gensr_bench.alignment.pipeline import align_config, resolve_criterion
+    from gensr_bench.interfaces import AlignablePolicy
     from gensr_bench.plugins import plugin_dirs_from_env
-    from gensr_bench.runner import RunOptions, run_config
 
     if sft_target is not None and objective != "sft":
         raise click.UsageError("--sft-target applies to --objective sft only")
-    target = sft_target or "winners"
-    out_dir = Path(out)
     reg = state.registries
     criterion = resolve_criterion(split_items(metrics), [e.cls for e in reg.metrics])
     config = align_config(
         parse_options(align_option, "--align-option"), objective=objective, seed=seed
     )
-    check_out_dir(out_dir, model_spec, resume)
-    own_candidates = out_dir / CANDIDATES_DIR
-    if (
-        candidates_dir is not None
-        and own_candidates.exists()
-        and own_candidates.resolve() != Path(candidates_dir).resolve()
-    ):
-        raise ConfigError(
-            f"{out_dir} already holds its own candidates ({own_candidates}); drop "
-            "--candidates to continue with them, or align into another --out"
-        )
     model = create_model(reg, model_spec, parse_options(model_option, "--model-option"))
-    require_alignable(reg, model, model_spec)
+    check_alignable(model, sorted(e.name for e in reg.models if issubclass(e.cls, AlignablePolicy)))
     if objective == "dpo":
         loss_for_paradigm(model.paradigm)  # a paradigm without a DPO loss fails before sampling
     suite_cls = reg.suites.get(suite)
@@ -224,149 +196,46 @@ def align_command(
             f"with: {', '.join(cls.name for cls in criterion.metrics)})",
             param_hint="--metric-option",
         )
-    metric_objs = [cls(**per_metric.get(cls.name, {})) for cls in criterion.metrics]
-    sha = model.checkpoint_hash()
-    cand_model, cand_suite = CandidateModel(model), CandidateSuite(suite_obj, n)
-
-    # (a) candidates, through the runner (or those of a finished run, reused).
-    if candidates_dir is not None:
-        cand_dir = Path(candidates_dir)
-        metric_objs = reused_candidates(
-            cand_dir, criterion, run_config(cand_model, cand_suite, [], seed), per_metric
-        )
-        click.echo(f"reusing the candidates in {cand_dir}")
-    else:
-        cand_dir = own_candidates
-        if not candidates_finished(cand_dir):
-            preflight_metrics(criterion.metrics, per_metric)
-        options = RunOptions(
-            seed=seed,
-            workers=workers or os.cpu_count() or 1,
-            resume=resume,
-            save_audio=True,
-            plugin_dirs=tuple(str(d.resolve()) for d in plugin_dirs_from_env(state.plugin_dirs)),
-            backend=make_backend(state, backend, backend_option),
-        )
-        run_one(
-            state,
-            f"{model.name} ({n} candidates per input)",
-            suite,
-            cand_model,
-            cand_suite,
-            metric_objs,
-            cand_dir,
-            options,
-            None,
-        )
-
-    # (b) pairs.
-    settings = PairSettings(criterion.outputs, min_margin, max_pairs, selection, winner, seed)
-    pairs, utterances, record = pairs_step(
-        out_dir,
-        cand_dir,
-        suite_obj,
-        criterion,
-        settings,
-        metric_objs,
-        model=model.name,
-        sha=sha,
+    request = AlignRequest(
+        model=model,
+        suite=suite_obj,
+        criterion=criterion,
+        out_dir=Path(out),
+        metrics=(
+            [cls(**per_metric.get(cls.name, {})) for cls in criterion.metrics]
+            if candidates_dir is None
+            else None
+        ),
+        n=n,
         seed=seed,
+        min_margin=min_margin,
+        max_pairs=max_pairs,
+        selection=selection,
+        winner=winner,
+        objective=objective,
+        sft_target=sft_target or "winners",
+        held_out=held_out,
+        config=config,
         resume=resume,
+        candidates_dir=Path(candidates_dir) if candidates_dir is not None else None,
+        max_minutes=max_minutes,
+        workers=workers or os.cpu_count() or 1,
+        backend=make_backend(state, backend, backend_option),
+        plugin_dirs=tuple(str(d.resolve()) for d in plugin_dirs_from_env(state.plugin_dirs)),
+        plugin_manager=state.pm,
+        model_spec=model_spec,
+        suite_name=suite,
+        limit=limit,
+        command=command_line(state),
+        metric_options=per_metric,
     )
-    echo_pair_stats(record.stats, signed=True)
-
-    # (c) the held-out split, by input.
-    train_ids, held_ids = held_out_split(list(utterances), held_out, seed)
-    rate = pairs[0].chosen.audio.sample_rate if pairs else model.sample_rate
-    degraded = degraded_inputs(utterances, rate)
-    if objective == "dpo":
-        examples = alignment_examples(pairs, degraded, train_ids)
-    elif target == "winners":
-        examples = winner_examples(pairs, degraded, train_ids)
-    else:
-        examples = reference_examples(utterances, degraded, train_ids)
-    eval_examples = alignment_examples(pairs, degraded, held_ids)
-    if not examples:
-        advice = missing_scores(cand_dir, criterion.outputs) or (
-            "Sample more candidates (--n), use more inputs (--limit), a smaller --min-margin "
-            "or fewer criterion outputs"
-        )
-        raise ConfigError(
-            f"nothing to train on: {len(pairs)} pairs over {len(utterances)} inputs, none in "
-            f"the {len(train_ids)} training inputs ({len(held_ids)} held out). {advice}"
-        )
-    click.echo(
-        f"training on {len(examples)} {'pairs' if objective == 'dpo' else 'targets'} of "
-        f"{len(train_ids)} inputs; {len(eval_examples)} held-out pairs of {len(held_ids)} inputs"
+    bars = AlignBars(
+        f"{model.name} ({n} candidates per input) on {suite}",
+        f"{objective} {model.name}",
+        suite_obj,
     )
-
-    # (d) the trainer, into OUT itself.
-    manifest = {
-        "command": command_line(state),
-        "base_model": model_spec,
-        "base_model_name": model.name,
-        "base_checkpoint_sha256": sha,
-        "suite": {
-            "name": suite,
-            "options": dict(suite_obj.options),
-            "limit": limit,
-            "fingerprint": suite_obj.fingerprint(),
-        },
-        "criterion": list(criterion.outputs),
-        "directions": dict(criterion.directions),
-        "objective": objective,
-        "sft_target": target if objective == "sft" else None,
-        "candidates": {"run": str(cand_dir.resolve()), "n": n, "seed": seed},
-        "pairs": {
-            "dataset": str((out_dir / PAIRS_DIR).resolve()),
-            **settings.to_dict(),
-            "total": len(pairs),
-            "inputs": len({pair.input_id for pair in pairs}),
-            "train_examples": len(examples),
-            "held_out_pairs": len(eval_examples),
-            "held_out_fraction": held_out,
-            "held_out_inputs": held_ids,
-        },
-    }
-    trainer = DPOTrainer(
-        model,  # an AlignablePolicy: checked by require_alignable
-        examples,
-        config,
-        out_dir,
-        eval_examples=eval_examples,
-        manifest=manifest,
-    )
-    bar = tqdm(unit="step", desc=f"{objective} {model.name}", file=sys.stderr)
-
-    def progress(step: int, total: int, loss: float) -> None:
-        bar.total = total
-        bar.n = step
-        bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
-        bar.refresh()
-
-    reference_bar = tqdm(unit="pair", desc="reference terms", file=sys.stderr, delay=1.0)
-
-    def reference_progress(done: int, total: int) -> None:
-        reference_bar.total = total
-        reference_bar.n = done
-        reference_bar.refresh()
-
-    try:
-        saved = trainer.train(
-            resume=resume,
-            max_minutes=max_minutes,
-            progress=progress,
-            reference_progress=reference_progress,
-        )
-    finally:
-        reference_bar.close()
-        bar.close()
-    if not saved:
-        raise GensrError(
-            f"training stopped before its first step (is --max-minutes 0?); no checkpoint "
-            f"was written to {out_dir}"
-        )
-    done = saved["alignment"]
+    result = align(request, bars)
+    done = result.saved["alignment"]
     last = done["history"][-1] if done["history"] else {}
     shown = ", ".join(
         f"{key} {value:.4g}"
@@ -374,9 +243,67 @@ def align_command(
         if key in ("loss", "reward_accuracy", "eval_reward_accuracy", "eval_margin")
     )
     click.echo(
-        f"aligned {model.name} ({objective}): {done['steps_done']}/{config.steps} steps in "
+        f"aligned {model.name} ({objective}): {done['steps_done']}/{result.steps} steps in "
         f"{done['minutes']} min{'; ' + shown if shown else ''}"
     )
     click.echo(
-        f"checkpoint in {out_dir} (use it with: gensr-bench run --model {out_dir} --suite ...)"
+        f"checkpoint in {result.out_dir} (use it with: gensr-bench run --model "
+        f"{result.out_dir} --suite ...)"
     )
+
+
+class AlignBars(AlignProgress):
+    """``align``'s progress on the terminal: the candidate run's bar and table, the pairs'
+    statistics, then the bars of the reference terms and the training steps."""
+
+    def __init__(self, label: str, training: str, suite: Suite) -> None:
+        self.label, self.training, self.suite = label, training, suite
+        self.candidates = RunBar(label)
+        self.bars: dict[str, Any] = {}
+
+    def message(self, text: str) -> None:
+        click.echo(text)
+
+    def candidates_started(self, total: int, done: int) -> None:
+        self.candidates.start(total, done)
+
+    def candidate_scored(self, scored: ScoredOutput) -> None:
+        self.candidates.scored(scored)
+
+    def candidates_finished(self, result: RunResult, directory: Path) -> None:
+        self.candidates.close()
+        print_run(self.label, result, directory, self.suite)
+
+    def pairs_ready(self, record: PairsRecord, directory: Path, reused: bool) -> None:
+        count = record.stats["pairs"]
+        if reused:
+            click.echo(f"\nreusing the {count} pairs saved in {directory} (same settings)")
+        else:
+            click.echo(f"\n{count} pairs saved in {directory}")
+        echo_pair_stats(record.stats, signed=True)
+
+    def _bar(self, name: str, **options: Any) -> Any:
+        from tqdm import tqdm
+
+        if name not in self.bars:
+            self.bars[name] = tqdm(file=sys.stderr, **options)
+        return self.bars[name]
+
+    def reference_terms(self, done: int, total: int) -> None:
+        bar = self._bar("reference", unit="pair", desc="reference terms", delay=1.0)
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    def training_step(self, step: int, total: int, loss: float) -> None:
+        bar = self._bar("training", unit="step", desc=self.training)
+        bar.total = total
+        bar.n = step
+        bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+        bar.refresh()
+
+    def close(self) -> None:
+        self.candidates.close()
+        for bar in self.bars.values():
+            bar.close()
+        self.bars.clear()

@@ -1,31 +1,22 @@
-"""What ``gensr-bench pairs`` and ``gensr-bench align`` share: folder names, options, tables.
+"""What ``gensr-bench pairs`` and ``gensr-bench align`` share: options and tables.
 
-Also the reading of a finished candidate run (its config, the suite and metrics it recorded).
+Reading a finished candidate run is the library's: :mod:`gensr_bench.alignment.candidate_runs`.
 """
 
 from __future__ import annotations
 
 import shlex
 import sys
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from gensr_bench.alignment.pairs import MODEL_WINNER, SELECTIONS, WINNERS
 from gensr_bench.cli.toolkit import CliState, format_value, render_table
-from gensr_bench.errors import ConfigError, StoreError
 
 if TYPE_CHECKING:
-    from gensr_bench.alignment.pipeline import PairSet
-    from gensr_bench.interfaces import Metric, Suite
-
-
-#: Sub-folders of an ``align`` folder.
-CANDIDATES_DIR = "candidates"
-PAIRS_DIR = "pairs"
-SFT_TARGETS = ("winners", "ground-truth")
+    pass
 
 
 def split_items(text: str) -> list[str]:
@@ -67,70 +58,6 @@ def echo_pair_stats(stats: Mapping[str, Any], signed: bool) -> None:
         if signed
         else "margins: raw chosen minus rejected (the outputs' directions are unknown)"
     )
-
-
-def finished_candidate_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], int]:
-    """The config, provenance and number of outputs of a finished candidate run."""
-    from gensr_bench.store import RUN_DB, has_run, read_run
-
-    if not has_run(run_dir):
-        raise StoreError(
-            f"no candidate run in {run_dir}: expected {run_dir / RUN_DB}; make candidates with "
-            "`gensr-bench align` (they go to OUT/candidates)"
-        )
-    run = read_run(run_dir, outputs=False)
-    config = run.config or {}
-    provenance = run.provenance or {}
-    status, count = run.status, run.count
-    if "candidates" not in (config.get("suite") or {}):
-        raise StoreError(
-            f"{run_dir} is not a candidate run (its suite records no candidate count); make "
-            "candidates with `gensr-bench align`"
-        )
-    if status != "finished":
-        raise StoreError(
-            f"the candidate run in {run_dir} has not finished ({count} outputs so far); "
-            "finish it by rerunning the command that made it with --resume"
-        )
-    return config, provenance, count
-
-
-def recorded_suite(reg: Any, config: Mapping[str, Any], run_dir: Path) -> Suite:
-    """The suite a candidate run sampled from, re-created from its recorded name and options.
-
-    Raises:
-        ConfigError: the re-created suite's fingerprint is not the recorded one.
-    """
-    recorded = config["suite"]
-    suite: Suite = reg.suites.create(
-        recorded["name"], limit=recorded.get("suite_limit"), **(recorded.get("options") or {})
-    )
-    fingerprint = f"{suite.fingerprint()}x{recorded['candidates']}"
-    if recorded.get("fingerprint") not in (None, fingerprint):
-        raise ConfigError(
-            f"suite {recorded['name']!r} has changed since the candidates in {run_dir} were "
-            f"made (fingerprint now {fingerprint}, the run recorded {recorded['fingerprint']}): "
-            "its inputs would not match; make the candidates again"
-        )
-    return suite
-
-
-def recorded_metrics(config: Mapping[str, Any], classes: Sequence[type[Metric]]) -> list[Metric]:
-    """Instances of ``classes`` with the options the candidate run recorded for them."""
-    options = {m["name"]: m.get("options") or {} for m in config.get("metrics", [])}
-    return [cls(**options.get(cls.name, {})) for cls in classes]
-
-
-def pairs_source(
-    run_dir: Path, pair_set: PairSet, outputs: int, model: str, sha: str | None
-) -> dict[str, Any]:
-    return {
-        "candidates": str(run_dir.resolve()),
-        "outputs": outputs,
-        "inputs": list(pair_set.utterances),
-        "model": model,
-        "checkpoint_sha256": sha,
-    }
 
 
 _PAIR_OPTIONS = (

@@ -14,7 +14,8 @@ A plugin like any other (entry point ``alignment`` of the group ``gensr_bench``)
 * ``align`` runs the whole pipeline in one folder: candidates, pairs, a held-out split by
   input, and the trainer, which leaves the aligned checkpoint in the folder itself.
 
-The work is done by :mod:`gensr_bench.alignment.pipeline`; the commands, which parse
+The work is done by the library (:func:`gensr_bench.alignment.align.align`,
+:func:`gensr_bench.alignment.candidate_runs.build_pairs`); the commands, which parse
 options, show progress and print, live in :mod:`~gensr_bench.cli.pairs_cmd` and
 :mod:`~gensr_bench.cli.align_cmd` (re-exported here); this module registers them.
 """
@@ -23,10 +24,11 @@ from __future__ import annotations
 
 import click
 
+from gensr_bench.alignment.align import SFT_TARGETS
+from gensr_bench.alignment.candidate_runs import CANDIDATES_DIR, PAIRS_DIR
 from gensr_bench.hookspecs import hookimpl
 
 from .align_cmd import align_command
-from .align_helpers import CANDIDATES_DIR, PAIRS_DIR, SFT_TARGETS
 from .pairs_cmd import pairs_build, pairs_group, pairs_stats, pairs_vectors
 
 __all__ = [

@@ -17,15 +17,7 @@ from gensr_bench.alignment.pairs import GROUND_TRUTH
 from gensr_bench.cli.toolkit import SEED, CliState, parse_options, pass_state, render_table
 from gensr_bench.errors import ConfigError
 
-from .align_helpers import (
-    echo_pair_stats,
-    finished_candidate_run,
-    pair_options,
-    pairs_source,
-    recorded_metrics,
-    recorded_suite,
-    split_items,
-)
+from .align_helpers import echo_pair_stats, pair_options, split_items
 
 
 @click.group(name="pairs")
@@ -72,49 +64,37 @@ def pairs_build(
     the suite the run recorded, re-created through the registry with its recorded options;
     pass the same --plugins-dir / --data-dir as the run had.
     """
-    from gensr_bench.alignment.pipeline import (
-        PairSettings,
-        pairs_from_run,
-        resolve_criterion,
-        save_pairs,
+    from gensr_bench.alignment.candidate_runs import (
+        build_pairs,
+        finished_candidate_run,
+        recorded_metrics,
+        recorded_suite,
     )
-    from gensr_bench.store import ScoreCache
+    from gensr_bench.alignment.pipeline import PairSettings, resolve_criterion
 
     run_dir = Path(candidates_dir)
-    config, provenance, outputs = finished_candidate_run(run_dir)
+    run = finished_candidate_run(run_dir)
     reg = state.registries
-    recorded = [m["name"] for m in config.get("metrics", [])]
+    recorded = [m["name"] for m in run.config.get("metrics", [])]
     criterion = resolve_criterion(
         split_items(metrics),
         [reg.metrics.get(name) for name in recorded],
         where=f"metrics of the candidate run {run_dir} ({', '.join(recorded)})",
     )
     settings = PairSettings(criterion.outputs, min_margin, max_pairs, selection, winner, seed)
-    suite = recorded_suite(reg, config, run_dir)
-    model = str(config["model"]["name"])
-    sha = provenance.get("model_checkpoint_sha256")
-    with ScoreCache() as cache:
-        pair_set = pairs_from_run(
-            run_dir,
-            suite,
-            settings,
-            criterion.directions,
-            model=model,
-            seed=int(config.get("seed", 0)),
-            reference_metrics=(
-                recorded_metrics(config, criterion.metrics) if winner == GROUND_TRUTH else ()
-            ),
-            cache=cache,
-        )
-    record = save_pairs(
-        pair_set.pairs,
-        pair_set.degraded,
+    pair_set, record = build_pairs(
+        run_dir,
+        recorded_suite(reg.suites, run.config, run_dir),
+        settings,
+        criterion.directions,
         Path(out),
-        model=model,
-        checkpoint_sha256=sha,
-        settings=settings,
-        directions=criterion.directions,
-        source=pairs_source(run_dir, pair_set, outputs, model, sha),
+        model=str(run.config["model"]["name"]),
+        checkpoint_sha256=run.provenance.get("model_checkpoint_sha256"),
+        seed=int(run.config.get("seed", 0)),
+        outputs=run.outputs,
+        reference_metrics=(
+            recorded_metrics(run.config, criterion.metrics) if winner == GROUND_TRUTH else ()
+        ),
         overwrite=overwrite,
     )
     click.echo(

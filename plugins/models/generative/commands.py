@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,8 @@ import click
 import numpy as np
 
 from gensr_bench.audio import limit_peak
-from gensr_bench.records import Audio, Restoration
+from gensr_bench.interfaces import Metric
+from gensr_bench.records import Audio, Restoration, Utterance
 
 from .tokenizer import SpectralTokenizer, clean_frames, round_trip
 
@@ -23,7 +25,7 @@ def _mean(values: list[float | None]) -> float | None:
 
 
 def check_round_trip(
-    tokenizer: SpectralTokenizer, utterances: list[Any], metrics: list[Any]
+    tokenizer: SpectralTokenizer, utterances: Sequence[Utterance], metrics: Sequence[Metric]
 ) -> dict[str, dict[str, float | None]]:
     """Mean metric outputs of clean speech and of its round trips (own and degraded phase)."""
     from tqdm import tqdm
