@@ -42,6 +42,12 @@ class Component(ABC):
     #: to declare its options refuse them rather than ignore a misspelt one silently; ``None``
     #: accepts any, for a class that refuses unknown options itself.
     accepted_options: ClassVar[tuple[str, ...] | None] = ()
+    #: Whether the component can run on an accelerator: it then reads ``self.device``
+    #: (``"cpu"`` or ``"cuda"``, set by the runner before ``setup``) and must not assume CPU
+    #: tensors. Where it runs is provenance, not configuration: it is not an option.
+    supports_device: ClassVar[bool] = False
+    #: Where the component runs (see ``supports_device`` and gensr_bench.devices).
+    device: str = "cpu"
 
     def __init__(self, **options: Any) -> None:
         if self.accepted_options is not None:

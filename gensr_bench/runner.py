@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gensr_bench.devices import device_description, place, resolve_device
 from gensr_bench.errors import ConfigError
 from gensr_bench.execution import (
     COLLECTED_AUDIO,
@@ -168,6 +169,8 @@ class RunOptions:
     shard: tuple[int, int] | None = None
     #: A meta key (e.g. ``degradation``) to break the means down by (``RunResult.breakdown``).
     by: str | None = None
+    #: ``--device``: auto, cpu or cuda (gensr_bench.devices); recorded in provenance.
+    device: str = "cpu"
 
 
 def run_suite(
@@ -190,6 +193,10 @@ def run_suite(
 
     if not metrics:
         raise ConfigError("no metrics selected; pass --metrics or install a metric plugin")
+    # Placed before the config: a component whose scores depend on its device (Whisper's
+    # compute type) records it there. A bad device fails here, before the store is written.
+    device = resolve_device(options.device)
+    placed = place([model, *metrics], device)
     config = run_config(model, suite, metrics, options.seed, options.shard)
     # Both stores close however the run ends (an error, a KeyboardInterrupt), not only on success.
     with ExitStack() as closing:
@@ -197,6 +204,7 @@ def run_suite(
         store.create(config, resume=options.resume, overwrite=options.overwrite)
         done = store.done_ids() if options.resume else set()
         provenance = collect_provenance(pm, model, suite, metrics, options.seed)
+        provenance["device"] = {**device_description(device), "components": placed}
         history = store.get_info("sessions") or []
         history.append(
             {
@@ -205,6 +213,7 @@ def run_suite(
                 "workers": options.workers,
                 "batch_size": options.batch_size,
                 "backend": options.backend.name if options.backend is not None else "local",
+                "device": device,
             }
         )
         store.set_info("provenance", provenance)

@@ -114,6 +114,9 @@ class AlignRequest:
     workers: int = 1
     backend: Backend | None = None
     plugin_dirs: tuple[str, ...] = ()
+    #: Where the candidates are sampled and scored: auto, cpu or cuda (gensr_bench.devices).
+    #: Training runs where the model's module is.
+    device: str = "cpu"
     #: The plugin manager whose run hooks see the candidate run (and whose plugins it records).
     plugin_manager: GensrPluginManager | None = None
     #: What the manifest records as the base model (a name or checkpoint folder) and the
@@ -318,6 +321,7 @@ def _candidates(
         save_audio=True,
         plugin_dirs=request.plugin_dirs,
         backend=request.backend,
+        device=request.device,
     )
     result = run_suite(
         cand_model,

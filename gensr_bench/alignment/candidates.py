@@ -35,6 +35,7 @@ class CandidateSuite(Suite):
     """Every utterance of ``suite``, ``n`` times (one per candidate)."""
 
     name = "candidates"
+    supports_device = True  # placed through the wrapped model (see ``device``)
 
     def __init__(self, suite: Suite, n: int) -> None:
         if n < 2:
@@ -78,6 +79,16 @@ class CandidateModel(RestorationModel):
         self.sampling = dict(sampling or {})
         self.paradigm = model.paradigm  # type: ignore[misc]
         self.sample_rate = model.sample_rate  # type: ignore[misc]
+
+    @property
+    def device(self) -> str:
+        """The wrapped model's device (placing the candidates places the model)."""
+        return self.model.device
+
+    @device.setter
+    def device(self, value: str) -> None:
+        if self.model.supports_device:
+            self.model.device = value
 
     def setup(self) -> None:
         self.model.setup()

@@ -21,6 +21,7 @@ from gensr_bench.cli.toolkit import (
     SEED,
     CliState,
     backend_options,
+    device_option,
     make_backend,
     parse_metric_options,
     parse_options,
@@ -127,6 +128,7 @@ if TYPE_CHECKING:
     "--metric-option", multiple=True, metavar="METRIC.KEY=VALUE", help="Option for one metric."
 )
 @backend_options
+@device_option
 @pass_state
 def align_command(
     state: CliState,
@@ -154,6 +156,7 @@ def align_command(
     metric_option: tuple[str, ...],
     backend: str,
     backend_option: tuple[str, ...],
+    device: str,
 ) -> None:
     """Align a generative model on its own candidates: sample, pair, train (DPO).
 
@@ -221,6 +224,7 @@ def align_command(
         max_minutes=max_minutes,
         workers=workers or os.cpu_count() or 1,
         backend=make_backend(state, backend, backend_option),
+        device=device,
         plugin_dirs=tuple(str(d.resolve()) for d in plugin_dirs_from_env(state.plugin_dirs)),
         plugin_manager=state.pm,
         model_spec=model_spec,

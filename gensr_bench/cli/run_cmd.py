@@ -16,6 +16,7 @@ from gensr_bench.cli.toolkit import (
     SEED,
     CliState,
     backend_options,
+    device_option,
     make_backend,
     parse_metric_options,
     parse_options,
@@ -76,6 +77,7 @@ if TYPE_CHECKING:
     "--metric-option", multiple=True, metavar="METRIC.KEY=VALUE", help="Option for one metric."
 )
 @backend_options
+@device_option
 @click.option(
     "--shard",
     default=None,
@@ -105,6 +107,7 @@ def run(
     metric_option: tuple[str, ...],
     backend: str,
     backend_option: tuple[str, ...],
+    device: str,
     shard: str | None,
 ) -> None:
     """Restore every utterance of SUITE with MODEL and score it with every metric."""
@@ -162,6 +165,7 @@ def run(
         backend=make_backend(state, backend, backend_option),
         shard=shard_spec,
         by=by,
+        device=device,
     )
     # A suite with subsets (e.g. dns) is run and reported subset by subset.
     parts = [(name, reg.suites.get(name)) for name in suite_cls.subsets] or [(suite, suite_cls)]

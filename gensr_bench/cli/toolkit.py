@@ -162,3 +162,17 @@ def backend_options(command: Any) -> Any:
 def make_backend(state: CliState, name: str, pairs: Sequence[str]) -> Any:
     """The registered backend ``name`` with its ``--backend-option`` values."""
     return state.registry("backends").create(name, **parse_options(pairs, "--backend-option"))
+
+
+def device_option(command: Any) -> Any:
+    """``--device``: where models, metrics and training run (run, align, train)."""
+    from gensr_bench.devices import DEVICE_CHOICES
+
+    return click.option(
+        "--device",
+        type=click.Choice(DEVICE_CHOICES),
+        default="cpu",
+        show_default=True,
+        help="Where models, torch and ONNX metrics and training run: cpu, cuda, or auto "
+        "(cuda when torch sees a GPU). Recorded in provenance; never part of the config.",
+    )(command)

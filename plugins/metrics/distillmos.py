@@ -116,8 +116,8 @@ def import_distillmos() -> ModuleType:
     return distillmos
 
 
-def load_model() -> Any:
-    """``ConvTransformerSQAModel`` with the wheel's weights, in eval mode on the CPU.
+def load_model(device: str = "cpu") -> Any:
+    """``ConvTransformerSQAModel`` with the wheel's weights, in eval mode on ``device``.
 
     Built without weights and then loaded from the checkpoint (``weights_only``), which is what
     the package's default constructor does minus its print to stdout; building it inside
@@ -130,7 +130,7 @@ def load_model() -> Any:
         model = distillmos.ConvTransformerSQAModel(load_weights=False)
     checkpoint = torch.load(weights_path(), map_location="cpu", weights_only=True)
     model.load_state_dict(checkpoint["model"])
-    return model.eval()
+    return model.eval().to(device)
 
 
 def distillmos_score(samples: npt.ArrayLike, model: Any, what: str = "the audio") -> float:
@@ -147,7 +147,8 @@ def distillmos_score(samples: npt.ArrayLike, model: Any, what: str = "the audio"
         )
     require_signal(audio, what, "distillmos")
     with torch.inference_mode(), torch_threads():
-        prediction = model(torch.from_numpy(audio.copy())[None])
+        device = next(model.parameters()).device  # the model's (cpu or cuda)
+        prediction = model(torch.from_numpy(audio.copy())[None].to(device))
     return float(prediction.reshape(-1)[0])
 
 
@@ -170,6 +171,7 @@ class DistillMos(Metric):
     #: Off by default: measured on synth-gsr it does not rank clean espeak speech above the
     #: degraded input (see the module docstring); ask for it with --metrics distillmos.
     default = False
+    supports_device = True
 
     # Silence is refused (``distillmos_score``: the model divides by the peak, 0/0), but a
     # constant or a click is rated: the model's own low rating (about 1.6), nothing undefined.
@@ -180,7 +182,7 @@ class DistillMos(Metric):
 
     def setup(self) -> None:
         if self._model is None:
-            self._model = load_model()
+            self._model = load_model(self.device)
 
     def score_batch(
         self, restorations: Sequence[Restoration], utterances: Sequence[Utterance]

@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gensr_bench import Metric, hookimpl
+from gensr_bench.devices import onnx_providers
 from gensr_bench.errors import AudioValidationError, GensrError
 from gensr_bench.records import Restoration, Utterance
 from gensr_bench.weights import sha256_of
@@ -84,8 +85,9 @@ def model_files() -> list[Path]:
     return files
 
 
-def load_models(threads: int = 1) -> DnsmosModels:
-    """Open ONNX Runtime sessions on the CPU for both models, ``threads`` threads each.
+def load_models(threads: int = 1, device: str = "cpu") -> DnsmosModels:
+    """Open ONNX Runtime sessions for both models, ``threads`` threads each, on the CPU (or
+    with the CUDA provider first on ``device="cuda"`` where ``onnxruntime-gpu`` has it).
 
     The metric uses one thread (option ``threads`` overrides) so that its numbers do not depend
     on the thread count: multi-threaded reductions differ in the last float32 bit, which moves a
@@ -105,7 +107,7 @@ def load_models(threads: int = 1) -> DnsmosModels:
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     primary, p808 = model_files()
-    providers = ["CPUExecutionProvider"]
+    providers = onnx_providers(device)
     return DnsmosModels(
         primary=onnxruntime.InferenceSession(str(primary), options, providers=providers),
         p808=onnxruntime.InferenceSession(str(p808), options, providers=providers),
@@ -193,6 +195,7 @@ class Dnsmos(Metric):
     # click gets the model's own (low: OVRL 1.6-2.0) rating, no 0/0 or epsilon involved.
     #: ``threads``: onnxruntime intra-op threads per session (default 1).
     accepted_options = ("threads",)
+    supports_device = True
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -200,7 +203,7 @@ class Dnsmos(Metric):
 
     def setup(self) -> None:
         if self._models is None:
-            self._models = load_models(int(self.options.get("threads", 1)))
+            self._models = load_models(int(self.options.get("threads", 1)), self.device)
 
     def score_batch(
         self, restorations: Sequence[Restoration], utterances: Sequence[Utterance]

@@ -216,12 +216,18 @@ def segment(mel_db: npt.NDArray[np.float32], config: NisqaConfig) -> npt.NDArray
 
 
 class NisqaNetwork:
-    """The NISQA v2.0 network as a pure function of the checkpoint's tensors (CPU, inference)."""
+    """The NISQA v2.0 network as a pure function of the checkpoint's tensors (inference, on
+    ``device``: ``cpu`` or ``cuda``)."""
 
-    def __init__(self, state: Mapping[str, torch.Tensor], config: NisqaConfig) -> None:
+    def __init__(
+        self, state: Mapping[str, torch.Tensor], config: NisqaConfig, device: str = "cpu"
+    ) -> None:
         self.config = config
+        self.device = device
         self.state = {
-            key: value.float() for key, value in state.items() if value.is_floating_point()
+            key: value.float().to(device)
+            for key, value in state.items()
+            if value.is_floating_point()
         }
         missing = [key for key in self._required_keys() if key not in self.state]
         if missing:
@@ -349,12 +355,14 @@ class NisqaNetwork:
 
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(segments, dtype=np.float32))
+            x = x.to(self.device)
             values = self.pooled_scores(self.time_dependency(self.framewise_cnn(x)))
         return dict(zip(HEAD_OUTPUTS, values, strict=True))
 
 
-def load_network(path: str | Path) -> NisqaNetwork:
-    """Read a NISQA checkpoint (``args`` + ``model_state_dict``) into a ``NisqaNetwork``."""
+def load_network(path: str | Path, device: str = "cpu") -> NisqaNetwork:
+    """Read a NISQA checkpoint (``args`` + ``model_state_dict``) into a ``NisqaNetwork`` on
+    ``device``."""
     import torch
 
     try:
@@ -371,7 +379,7 @@ def load_network(path: str | Path) -> NisqaNetwork:
             f"'model_state_dict'); use the official weights/nisqa.tar ({WEIGHTS.url})"
         )
     config = NisqaConfig.from_args(checkpoint["args"])
-    return NisqaNetwork(checkpoint["model_state_dict"], config)
+    return NisqaNetwork(checkpoint["model_state_dict"], config, device)
 
 
 def nisqa(samples: npt.ArrayLike, sample_rate: int, network: NisqaNetwork) -> dict[str, float]:
@@ -415,6 +423,7 @@ class Nisqa(Metric):
     # tests/plugins/metrics/test_degenerate.py), no 0/0 involved.
     #: ``threads``: torch threads while scoring (default 1).
     accepted_options = ("threads",)
+    supports_device = True
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -422,7 +431,7 @@ class Nisqa(Metric):
 
     def setup(self) -> None:
         if self._network is None:
-            self._network = load_network(locate(WEIGHTS))
+            self._network = load_network(locate(WEIGHTS), self.device)
 
     def score_batch(
         self, restorations: Sequence[Restoration], utterances: Sequence[Utterance]

@@ -81,12 +81,14 @@ def xvector_embedding(
             f"at least {MIN_DURATION} s"
         )
     inputs = feature_extractor(audio, sampling_rate=SAMPLE_RATE, return_tensors="pt")
+    device = next(model.parameters()).device  # the model's (cpu or cuda): inputs follow it
+    inputs = {key: value.to(device) for key, value in inputs.items()}
     with torch_threads(), torch.inference_mode(), warnings.catch_warnings():
         # WavLM's attention mixes a boolean padding mask with a float bias; torch warns that
         # this is deprecated. The mask is all ones here (one unpadded signal).
         warnings.filterwarnings("ignore", message="Support for mismatched key_padding_mask")
         embedding = model(**inputs).embeddings[0]
-    return embedding.to(torch.float64).numpy()
+    return embedding.to(torch.float64).cpu().numpy()
 
 
 def wavlm_speaker_similarity(
@@ -117,6 +119,7 @@ class SpeakerSimWavlm(Metric):
     #: Not in a plain ``run``: its weights are not bundled and the hub is often unreachable.
     default = False
     accepted_options = ("model", "revision")
+    supports_device = True
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -162,7 +165,7 @@ class SpeakerSimWavlm(Metric):
             "x-vector model",
         )
         self._feature_extractor = feature_extractor
-        self._model = model.float().eval()
+        self._model = model.float().eval().to(self.device)
 
     def config(self) -> dict[str, Any]:
         config = super().config()

@@ -130,9 +130,9 @@ def ssl_features(samples: npt.ArrayLike, model: Any, layer: int) -> np.ndarray:
         handle = layers[layer - 1].register_forward_hook(stop_after)
     try:
         with torch_threads(), torch.inference_mode():
-            model(waveform_tensor(samples))
+            model(waveform_tensor(samples).to(next(model.parameters()).device))
     except _StopForward as stopped:
-        return stopped.hidden[0].to(torch.float64).numpy()
+        return stopped.hidden[0].to(torch.float64).cpu().numpy()
     finally:
         handle.remove()
     raise MetricError(f"speechbertscore: the encoder never reached layer {layer}")
@@ -193,6 +193,7 @@ class SpeechBertScore(Metric):
     #: Not in a plain ``run``: its weights are not bundled and the hub is often unreachable.
     default = False
     accepted_options = ("model", "layer", "revision")
+    supports_device = True
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -244,7 +245,7 @@ class SpeechBertScore(Metric):
                 f"--metric-option speechbertscore.layer=K"
             )
         # float32 on the CPU, as the reference implementation runs it.
-        self._model = model.float().eval()
+        self._model = model.float().eval().to(self.device)
 
     def config(self) -> dict[str, Any]:
         config = super().config()

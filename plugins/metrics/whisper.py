@@ -235,6 +235,7 @@ class Whisper(TranscriptionErrorRate):
     outputs = ("whisper_wer", "whisper_cer")
     sample_rate = SAMPLE_RATE
     accepted_options = ("model", "device", "compute_type", "reference_text")
+    supports_device = True
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)  # checks reference_text first
@@ -243,8 +244,7 @@ class Whisper(TranscriptionErrorRate):
             raise ConfigError(
                 f"{self.name}: option device={device!r} is not one of {', '.join(DEVICES)}"
             )
-        self.device = device
-        self.compute_type = str(self.options.get("compute_type", DEFAULT_COMPUTE_TYPES[device]))
+        self._device = device
         model = self.options.get("model")
         if model is None:
             self.model_dir = check_model_dir(bundled_model_dir())
@@ -253,6 +253,21 @@ class Whisper(TranscriptionErrorRate):
             self.model_dir = check_model_dir(Path(str(model)).expanduser())
             self.model_label = str(self.model_dir)
         self._hashes: dict[str, str] | None = None
+
+    @property
+    def device(self) -> str:
+        """The ``device`` option when given, else where the runner placed it (``--device``)."""
+        return self._device
+
+    @device.setter
+    def device(self, value: str) -> None:
+        if "device" not in self.options:  # an explicit option wins over --device
+            self._device = value
+
+    @property
+    def compute_type(self) -> str:
+        """The ``compute_type`` option, else the device's default (int8 on cpu)."""
+        return str(self.options.get("compute_type", DEFAULT_COMPUTE_TYPES[self.device]))
 
     def load_transcriber(self) -> WhisperTranscriber:
         return shared_transcriber(self.model_dir, self.device, self.compute_type)

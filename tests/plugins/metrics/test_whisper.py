@@ -226,3 +226,15 @@ def test_conformance_on_piper_speech(speech: list[Utterance]) -> None:
     scores = check_metric_conformance(Whisper, speech)
     for item in scores:  # noisy (20 dB SNR) input: still understood
         assert 0.0 <= item["whisper_wer"] <= 0.15
+
+
+def test_device_placement_sets_the_device_and_its_compute_type_unless_given() -> None:
+    from gensr_bench.devices import place
+
+    placed = Whisper()
+    place([placed], "cuda")
+    assert (placed.device, placed.compute_type) == ("cuda", "float16")
+    assert placed.config()["device"] == "cuda"  # the compute type changes scores: config
+    pinned = Whisper(device="cpu")
+    place([pinned], "cuda")  # an explicit option wins over --device
+    assert (pinned.device, pinned.compute_type) == ("cpu", "int8")
