@@ -1,16 +1,19 @@
 """Audio reading, writing, resampling, mix-down and validation, and which files are audio.
 
-Resampling uses soxr (VHQ) when installed, else scipy's polyphase filter. Every function names
-the file or the audio it complains about, and says how to fix it. Suites that read folders
-use ``audio_suffixes`` and ``unread_files`` so that every file they skip is listed with why.
+Resampling uses soxr (VHQ) when installed, else scipy's polyphase filter.
+``decode_audio_cell`` decodes the undecoded ``datasets.Audio(decode=False)`` cells of Hugging
+Face datasets. Every function names the file or the audio it complains about, and says how to
+fix it. Suites that read folders use ``audio_suffixes`` and ``unread_files`` so that every file
+they skip is listed with why.
 """
 
 from __future__ import annotations
 
 import io
 import os
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -64,6 +67,58 @@ def read_audio(path: str | Path, sample_rate: int | None = None) -> Audio:
         ) from exc
     audio = Audio(to_mono(data), int(rate))
     return resample(audio, sample_rate) if sample_rate else audio
+
+
+#: How to fix audio bytes libsndfile cannot read (``decode_audio_cell``'s default ``fix``).
+REENCODE_HINT = "re-encode the column, e.g. with `ffmpeg -i IN -ar 16000 OUT.wav`"
+
+
+def decode_audio_cell(
+    cell: Mapping[str, Any] | None,
+    what: str = "audio cell",
+    base_dir: str | Path | None = None,
+    *,
+    fix: str = REENCODE_HINT,
+) -> Audio:
+    """Decode one undecoded ``datasets.Audio`` cell ``{"bytes": ..., "path": ...}`` to mono
+    float32 at its native rate, with soundfile (``datasets``' own decoder needs torchcodec).
+
+    The bytes are decoded when present (non-empty); otherwise the file at ``path`` is read (a
+    relative path is looked up in ``base_dir`` when it is not found as given). ``what`` names
+    the cell in error messages and ``fix`` says how to repair bytes that are not audio.
+
+    Raises:
+        AudioDecodeError: the cell is empty or not a cell, or its bytes or file are not audio.
+    """
+    import soundfile
+
+    if cell is None:
+        raise AudioDecodeError(f"{what} is empty: the row holds no audio")
+    if not isinstance(cell, Mapping):
+        raise AudioDecodeError(
+            f"{what} is not an audio cell (got {type(cell).__name__}); expected a dict "
+            "{'bytes': ..., 'path': ...} from a datasets.Audio(decode=False) column"
+        )
+    data = cell.get("bytes")
+    if data:
+        try:
+            samples, rate = soundfile.read(io.BytesIO(bytes(data)), dtype="float32", always_2d=True)
+        except (RuntimeError, soundfile.LibsndfileError, ValueError, TypeError) as exc:
+            raise AudioDecodeError(
+                f"cannot decode the bytes of {what} as audio ({exc}); expected WAV/FLAC/OGG "
+                f"bytes readable by libsndfile: {fix}"
+            ) from exc
+        return Audio(to_mono(samples), int(rate))
+    path = cell.get("path")
+    if not path:
+        raise AudioDecodeError(f"{what} has neither bytes nor a path")
+    file = Path(path)
+    if not file.is_absolute() and base_dir is not None and not file.is_file():
+        file = Path(base_dir) / file
+    try:
+        return read_audio(file)
+    except AudioDecodeError as exc:
+        raise AudioDecodeError(f"{what}: {exc}") from exc
 
 
 def write_audio(path: str | Path, audio: Audio, subtype: str = "FLOAT") -> None:

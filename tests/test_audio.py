@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import io
 import os
 import sys
 from pathlib import Path
@@ -102,6 +103,56 @@ def test_read_audio_of_a_non_audio_file_names_the_path(tmp_path: Path) -> None:
     message = str(info.value)
     assert str(path) in message
     assert "ffmpeg" in message  # says how to fix it
+
+
+# --- undecoded datasets.Audio cells ----------------------------------------------------------
+
+
+def wav_bytes(audio: Audio) -> bytes:
+    buffer = io.BytesIO()
+    soundfile.write(buffer, audio.samples, audio.sample_rate, format="WAV", subtype="FLOAT")
+    return buffer.getvalue()
+
+
+def test_decode_audio_cell_decodes_the_bytes_exactly_at_their_rate() -> None:
+    audio = sine(440.0, 0.1, 22050)
+    got = audio_ops.decode_audio_cell({"bytes": wav_bytes(audio), "path": "ignored.wav"})
+    assert got == audio and got.samples.dtype == np.float32
+
+
+def test_decode_audio_cell_mixes_stereo_bytes_down_to_mono() -> None:
+    stereo = np.stack([np.full(100, 0.25), np.full(100, 0.75)], axis=1).astype(np.float32)
+    buffer = io.BytesIO()
+    soundfile.write(buffer, stereo, 8000, format="WAV", subtype="FLOAT")
+    got = audio_ops.decode_audio_cell({"bytes": buffer.getvalue(), "path": None})
+    np.testing.assert_array_equal(got.samples, np.full(100, 0.5, dtype=np.float32))
+
+
+def test_decode_audio_cell_reads_a_path_when_bytes_are_none(tmp_path: Path) -> None:
+    audio = sine(440.0, 0.1, 16000)
+    soundfile.write(str(tmp_path / "a.wav"), audio.samples, audio.sample_rate, subtype="FLOAT")
+    assert audio_ops.decode_audio_cell({"bytes": None, "path": str(tmp_path / "a.wav")}) == audio
+    assert audio_ops.decode_audio_cell({"bytes": None, "path": "a.wav"}, base_dir=tmp_path) == audio
+    # Empty bytes count as none: the path is read.
+    assert audio_ops.decode_audio_cell({"bytes": b"", "path": "a.wav"}, "x", tmp_path) == audio
+    with pytest.raises(AudioDecodeError, match=r"neither bytes nor a path"):
+        audio_ops.decode_audio_cell({"bytes": None, "path": None})
+    with pytest.raises(AudioDecodeError, match=r"row 3 chosen"):
+        audio_ops.decode_audio_cell({"bytes": b"not audio", "path": None}, what="row 3 chosen")
+
+
+def test_decode_audio_cell_errors_name_the_cell_and_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(AudioDecodeError, match=r"^row 1 'noisy' is empty"):
+        audio_ops.decode_audio_cell(None, "row 1 'noisy'")
+    with pytest.raises(AudioDecodeError, match=r"row 1 'noisy' is not an audio cell \(got str\)"):
+        audio_ops.decode_audio_cell("a.wav", "row 1 'noisy'")  # type: ignore[arg-type]
+    with pytest.raises(AudioDecodeError, match=r"row 2.*ffmpeg"):
+        audio_ops.decode_audio_cell({"bytes": b"not audio", "path": None}, "row 2")
+    with pytest.raises(AudioDecodeError, match=r"row 2.*: rebuild it$"):
+        audio_ops.decode_audio_cell({"bytes": b"not audio"}, "row 2", fix="rebuild it")
+    with pytest.raises(AudioDecodeError, match=r"^row 4: audio file not found") as info:
+        audio_ops.decode_audio_cell({"bytes": None, "path": "gone.wav"}, "row 4", tmp_path)
+    assert str(tmp_path / "gone.wav") in str(info.value)
 
 
 def test_to_mono() -> None:

@@ -7,8 +7,8 @@ criterion, the model, its checkpoint hash and the sample rate (see :data:`PREFER
 Audio is stored as ``datasets.Audio(decode=False)`` cells ``{"bytes": ..., "path": ...}``
 holding float32 WAV files (soundfile, subtype ``FLOAT``): the trainer decodes exactly the
 samples that were scored, bit for bit. ``datasets`` never decodes them (its decoder needs
-torchcodec); :func:`decode_row_audio` decodes a cell with soundfile. For the same reason the
-rows are written straight to Arrow, never through ``datasets``' audio encoder.
+torchcodec); :func:`gensr_bench.audio.decode_audio_cell` decodes a cell with soundfile. For the
+same reason the rows are written straight to Arrow, never through ``datasets``' audio encoder.
 
 Typical use::
 
@@ -28,8 +28,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from gensr_bench.audio import read_audio, to_mono
-from gensr_bench.errors import AudioDecodeError, AudioValidationError, ConfigError, StoreError
+from gensr_bench.audio import decode_audio_cell
+from gensr_bench.errors import AudioValidationError, ConfigError, StoreError
 from gensr_bench.records import Audio, PreferencePair, Restoration
 
 if TYPE_CHECKING:
@@ -60,6 +60,8 @@ PREFERENCE_COLUMNS: Final = (*REQUIRED_COLUMNS, *SEED_COLUMNS)
 
 #: The soundfile subtype of the stored WAV files: float32, so audio round-trips exactly.
 WAV_SUBTYPE: Final = "FLOAT"
+#: How to fix a row whose audio bytes are not audio (the ``fix`` of ``decode_audio_cell``).
+REBUILD_HINT: Final = "rebuild the dataset with build_preference_dataset"
 #: Audio bytes per Arrow record batch of a built dataset (well below a chunk's 2-GiB limit).
 CHUNK_BYTES: Final = 256 * 1024 * 1024
 
@@ -108,52 +110,6 @@ def encode_audio(audio: Audio, path: str | None = None) -> dict[str, Any]:
     buffer = io.BytesIO()
     soundfile.write(buffer, audio.samples, audio.sample_rate, format="WAV", subtype=WAV_SUBTYPE)
     return {"bytes": buffer.getvalue(), "path": path}
-
-
-def decode_row_audio(
-    value: Mapping[str, Any] | None,
-    *,
-    what: str = "audio cell",
-    base_dir: str | Path | None = None,
-) -> Audio:
-    """Decode one audio cell ``{"bytes": ..., "path": ...}`` to mono float32 with soundfile.
-
-    The bytes are decoded when present; otherwise the file at ``path`` is read (a relative
-    path is looked up in ``base_dir`` when it is not found as given). ``what`` names the cell
-    in error messages.
-
-    Raises:
-        AudioDecodeError: the cell is empty or not a cell, or its bytes or file are not audio.
-    """
-    import soundfile
-
-    if value is None:
-        raise AudioDecodeError(f"{what} is empty: the row holds no audio")
-    if not isinstance(value, Mapping):
-        raise AudioDecodeError(
-            f"{what} is not an audio cell (got {type(value).__name__}); expected a dict "
-            "{'bytes': ..., 'path': ...} from a datasets.Audio(decode=False) column"
-        )
-    data = value.get("bytes")
-    if data is not None:
-        try:
-            samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
-        except (RuntimeError, soundfile.LibsndfileError, ValueError, TypeError) as exc:
-            raise AudioDecodeError(
-                f"cannot decode the bytes of {what} as audio ({exc}); expected WAV/FLAC/OGG "
-                "bytes readable by libsndfile: rebuild the dataset with build_preference_dataset"
-            ) from exc
-        return Audio(to_mono(samples), int(rate))
-    path = value.get("path")
-    if not path:
-        raise AudioDecodeError(f"{what} has neither bytes nor a path")
-    file = Path(path)
-    if not file.is_absolute() and base_dir is not None and not file.is_file():
-        file = Path(base_dir) / file
-    try:
-        return read_audio(file)
-    except AudioDecodeError as exc:
-        raise AudioDecodeError(f"{what}: {exc}") from exc
 
 
 # -- scores --------------------------------------------------------------------------------------
@@ -433,7 +389,8 @@ def rows_to_pairs(ds: datasets.Dataset) -> list[PreferencePair]:
     Each ``Restoration`` is rebuilt with its id, its decoded audio, the dataset's ``model``,
     its stored seed (0 when the dataset has no seed columns) and empty ``meta``; scores come
     back exactly as stored (``None`` values included), ``criterion`` as a tuple. The degraded
-    input is not part of a pair: decode it with ``decode_row_audio(ds[i]["prompt"])``.
+    input is not part of a pair: decode it with ``gensr_bench.audio.decode_audio_cell(
+    ds[i]["prompt"])``.
 
     Raises:
         ConfigError: ``ds`` is not a preference dataset.
@@ -447,7 +404,7 @@ def rows_to_pairs(ds: datasets.Dataset) -> list[PreferencePair]:
         what = f"row {index} (input {row['input_id']!r})"
         restorations = []
         for role in ("chosen", "rejected"):
-            audio = decode_row_audio(row[role], what=f"{what} {role} audio")
+            audio = decode_audio_cell(row[role], f"{what} {role} audio", fix=REBUILD_HINT)
             if audio.sample_rate != row["sample_rate"]:
                 raise StoreError(
                     f"{what}: the {role} audio is at {audio.sample_rate} Hz but the row's "
@@ -509,7 +466,6 @@ __all__ = [
     "SEED_COLUMNS",
     "WAV_SUBTYPE",
     "build_preference_dataset",
-    "decode_row_audio",
     "encode_audio",
     "export_to_hub",
     "load_preference_dataset",

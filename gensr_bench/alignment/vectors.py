@@ -234,7 +234,9 @@ def preference_vectors(
         AudioDecodeError: a row's audio cannot be decoded.
         ConfigError: the extractor returns vectors that are not 1-D or change length.
     """
-    from .dataset import decode_row_audio
+    from gensr_bench.audio import decode_audio_cell
+
+    from .dataset import REBUILD_HINT
     from .pipeline import at_rate
 
     extractor.setup()
@@ -247,7 +249,10 @@ def preference_vectors(
         row = ds[int(index)]
         what = f"row {index} (input {row['input_id']!r})"
         signals = [
-            at_rate(decode_row_audio(row[role], what=f"{what} {role} audio"), extractor.sample_rate)
+            at_rate(
+                decode_audio_cell(row[role], f"{what} {role} audio", fix=REBUILD_HINT),
+                extractor.sample_rate,
+            )
             for role in ("chosen", "rejected")
         ]
         try:

@@ -37,16 +37,15 @@ utterance's ``meta`` (useful for ``--by``).
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 from gensr_bench import Suite, hookimpl
-from gensr_bench.audio import to_mono
+from gensr_bench.audio import decode_audio_cell
 from gensr_bench.errors import AudioDecodeError, ConfigError, GensrError
-from gensr_bench.records import Audio, Utterance
+from gensr_bench.records import Utterance
 
 PREFIX = "hf:"
 DEFAULT_SPLIT = "test"
@@ -68,46 +67,6 @@ def parse_name(name: str) -> tuple[str, str | None]:
     if not dataset_id:
         raise ConfigError(f"suite name {name!r} names no dataset before the split")
     return dataset_id, split or None
-
-
-def decode_audio_bytes(data: bytes, what: str) -> Audio:
-    """Decode an encoded audio file held in memory (WAV/FLAC/OGG) to mono float32.
-
-    Raises AudioDecodeError naming ``what`` when libsndfile cannot read it.
-    """
-    import soundfile
-
-    try:
-        samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    except (RuntimeError, soundfile.LibsndfileError, ValueError, TypeError) as exc:
-        raise AudioDecodeError(
-            f"cannot decode {what} as audio ({exc}); expected WAV/FLAC/OGG bytes readable by "
-            "libsndfile: re-encode the column, e.g. with `ffmpeg -i IN -ar 16000 OUT.wav`"
-        ) from exc
-    return Audio(to_mono(samples), int(rate))
-
-
-def decode_audio_cell(cell: Any, what: str, base_dir: Path | None = None) -> Audio:
-    """Decode one undecoded ``Audio`` cell (``{"bytes": ..., "path": ...}``)."""
-    from gensr_bench.audio import read_audio
-
-    if cell is None:
-        raise AudioDecodeError(f"{what} is empty (no audio in this row)")
-    if not isinstance(cell, dict):
-        raise AudioDecodeError(f"{what} is not an audio cell (got {type(cell).__name__})")
-    data = cell.get("bytes")
-    if data:
-        return decode_audio_bytes(bytes(data), what)
-    path = cell.get("path")
-    if not path:
-        raise AudioDecodeError(f"{what} has neither bytes nor a path")
-    candidate = Path(path)
-    if not candidate.is_absolute() and base_dir is not None and not candidate.is_file():
-        candidate = base_dir / candidate
-    try:
-        return read_audio(candidate)
-    except AudioDecodeError as exc:
-        raise AudioDecodeError(f"{what}: {exc}") from exc
 
 
 OFFLINE_HINT = (

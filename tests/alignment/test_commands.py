@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gensr_bench.alignment.dataset import decode_row_audio, load_preference_dataset
+from gensr_bench.alignment.dataset import load_preference_dataset
+from gensr_bench.audio import decode_audio_cell
 from gensr_bench.store import RunStore
 from gensr_bench.testing import ToySuite, invoke_cli
 from gensr_bench_plugins.models.generative.testing import (
@@ -356,10 +357,10 @@ def test_ground_truth_winner_makes_the_reference_the_chosen_output(
         uid = row["input_id"]
         assert row["criterion"] == ["ground-truth"]
         assert row["chosen_id"] == f"{uid}~reference"
-        chosen = decode_row_audio(row["chosen"])
+        chosen = decode_audio_cell(row["chosen"])
         np.testing.assert_array_equal(chosen.samples, references[uid].samples)
         np.testing.assert_array_equal(
-            decode_row_audio(row["prompt"]).samples, degraded[uid].samples
+            decode_audio_cell(row["prompt"]).samples, degraded[uid].samples
         )
         assert json.loads(row["chosen_scores"])["level_db"] is not None  # the reference scored
         rejected.setdefault(uid, set()).add(row["rejected_id"])

@@ -17,13 +17,13 @@ from gensr_bench.alignment.dataset import (
     AUDIO_COLUMNS,
     PREFERENCE_COLUMNS,
     build_preference_dataset,
-    decode_row_audio,
     export_to_hub,
     load_preference_dataset,
     rows_to_pairs,
     save_preference_dataset,
 )
-from gensr_bench.errors import AudioDecodeError, AudioValidationError, ConfigError, StoreError
+from gensr_bench.audio import decode_audio_cell
+from gensr_bench.errors import AudioValidationError, ConfigError, StoreError
 from gensr_bench.records import Audio, PreferencePair
 from gensr_bench.testing import sine, tiny_preference_pairs
 
@@ -83,7 +83,7 @@ def test_round_trip_through_disk_is_exact(tmp_path: Path):
     assert_pairs_equal(rows_to_pairs(ds), pairs)
     # The prompt is the degraded input, bit for bit.
     for row in loaded:
-        assert decode_row_audio(row["prompt"]) == degraded[row["input_id"]]
+        assert decode_audio_cell(row["prompt"]) == degraded[row["input_id"]]
 
 
 def test_large_datasets_are_built_in_chunks_that_round_trip(tmp_path: Path):
@@ -250,17 +250,6 @@ def test_rows_without_seed_columns_get_seed_zero():
     (pair,) = rows_to_pairs(ds)
     assert (pair.chosen.seed, pair.rejected.seed) == (0, 0)
     assert pairs[0].rejected.seed == 1  # so 0 is not what was built
-
-
-def test_decode_row_audio_reads_a_path_when_bytes_are_none(tmp_path: Path):
-    audio = sine(440.0)
-    soundfile.write(str(tmp_path / "a.wav"), audio.samples, audio.sample_rate, subtype="FLOAT")
-    assert decode_row_audio({"bytes": None, "path": str(tmp_path / "a.wav")}) == audio
-    assert decode_row_audio({"bytes": None, "path": "a.wav"}, base_dir=tmp_path) == audio
-    with pytest.raises(AudioDecodeError, match=r"neither bytes nor a path"):
-        decode_row_audio({"bytes": None, "path": None})
-    with pytest.raises(AudioDecodeError, match=r"row 3 chosen"):
-        decode_row_audio({"bytes": b"not audio", "path": None}, what="row 3 chosen")
 
 
 def test_export_to_hub_calls_push_to_hub(monkeypatch: pytest.MonkeyPatch):
