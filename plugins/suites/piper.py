@@ -63,27 +63,29 @@ from gensr_bench.records import Utterance
 
 from . import noise_files as noise_files_
 from . import rooms
-from .generated import (
+from .chains import (
     DEGRADATION_PARAMETERS,
+    NOISE_DETAILS,
+    RECIPES,
+    SAMPLE_RATE,
+    apply_chain,
+    draw_chain,
+    uniform,
+)
+from .generated import (
     LEVEL_DBFS,
     MAX_SECONDS,
     MIN_SECONDS,
-    NOISE_DETAILS,
     PEAK_LIMIT,
-    RECIPES,
-    SAMPLE_RATE,
     GeneratedSuite,
     Rendering,
     SuiteSpec,
-    apply_chain,
     assemble_speech,
-    draw_chain,
     finish_rendering,
     package_versions,
     sentences_sha256,
     split_sentences,
     talker_tracks,
-    uniform,
 )
 from .piper_voice import PiperError, PiperSession, Prosody, piper_session, versions
 

@@ -46,30 +46,32 @@ import numpy.typing as npt
 from gensr_bench import Suite, hookimpl
 from gensr_bench.records import Utterance
 
+from .chains import (
+    DEGRADATION_ORDER,
+    DEGRADATION_PARAMETERS,
+    NOISE_DETAILS,
+    RECIPES,
+    SAMPLE_RATE,
+    apply_chain,
+    draw_chain,
+    integer,
+)
 from .espeak import ESPEAK_SAMPLE_RATE, EspeakError, EspeakSession, Voice, espeak_session
 from .generated import (
     CACHE_SUFFIX,
-    DEGRADATION_ORDER,
-    DEGRADATION_PARAMETERS,
     LEVEL_DBFS,
     MAX_SECONDS,
     MIN_SECONDS,
-    NOISE_DETAILS,
     PEAK_LIMIT,
-    RECIPES,
-    SAMPLE_RATE,
     SPLITS,
     GeneratedSuite,
     Rendering,
     SuiteSpec,
-    apply_chain,
     assemble_speech,
     cache_root,
     decode_utterance,
-    draw_chain,
     encode_utterance,
     finish_rendering,
-    integer,
     scale_rendering,
     sentence_bank,
     sentences_sha256,

@@ -98,16 +98,16 @@ class CropSampler:
         if self.recipe is None:
             degraded, clean = self._crop(self.degraded[index], self.clean[index])
             return degraded, clean
-        from gensr_bench_plugins.suites import generated
+        from gensr_bench_plugins.suites import chains
 
         (clean,) = self._crop(self.clean[index])
-        stages, params = generated.draw_chain(self.recipe, self.rng)
+        stages, params = chains.draw_chain(self.recipe, self.rng)
         talkers = []
         if params.get("noise_type") == "babble":
             for _ in range(int(params["babble_talkers"])):
                 other = self.clean[int(self.rng.integers(len(self.clean)))]
                 talkers.append(np.resize(other, len(clean)).astype(np.float32))
-        reference, degraded = generated.apply_chain(
+        reference, degraded = chains.apply_chain(
             clean, stages, params, self.recipe, self.rng, talkers
         )
         peak = max(float(np.max(np.abs(degraded))), float(np.max(np.abs(reference))), 1e-9)

@@ -7,16 +7,18 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
+from gensr_bench_plugins.suites import chains, generated, synth
 from gensr_bench_plugins.suites import degradations as dg
-from gensr_bench_plugins.suites import generated, synth
-from gensr_bench_plugins.suites.generated import (
+from gensr_bench_plugins.suites.chains import (
     RECIPES,
     SAMPLE_RATE,
-    SuiteSpec,
     apply_chain,
-    assemble_speech,
     draw_chain,
     empty_meta,
+)
+from gensr_bench_plugins.suites.generated import (
+    SuiteSpec,
+    assemble_speech,
     scale_rendering,
     talker_tracks,
     trim_silence,
@@ -52,7 +54,7 @@ def loud_runs(samples: np.ndarray, rate: int = SAMPLE_RATE) -> int:
 
 def reverb_params(rng: np.random.Generator) -> dict:
     params = empty_meta()
-    params.update(generated.draw_reverb(rng, (0.4, 0.6), (0.0, 4.0)))
+    params.update(chains.draw_reverb(rng, (0.4, 0.6), (0.0, 4.0)))
     return params
 
 

@@ -24,8 +24,8 @@ from gensr_bench.records import Utterance
 from gensr_bench.testing import utterance_digest
 from gensr_bench_plugins.suites import degradations as dg
 from gensr_bench_plugins.suites import piper, rooms
+from gensr_bench_plugins.suites.chains import DEGRADATION_ORDER
 from gensr_bench_plugins.suites.generated import (
-    DEGRADATION_ORDER,
     LEVEL_DBFS,
     PEAK_LIMIT,
     Rendering,
