@@ -16,6 +16,11 @@ importable from ``gensr_bench.testing``; the modules group them by theme:
 - ``nets``: tiny WavLM networks and torch thread settings
 - ``browser``: headless Chromium for the leaderboard site
 
+Two modules are imported by their own path, not from here: ``fixtures`` (pytest fixtures
+shared by several test folders, such as ``one_torch_thread``; it needs pytest) and
+``alignment`` (tiny ``align`` / ``pairs build`` runs on the toy plugins and the brute-force
+count of their pairs).
+
 Fixtures specific to one first-party plugin live with that plugin's tests, not here.
 """
 

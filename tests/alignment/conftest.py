@@ -1,15 +1,12 @@
-"""Alignment tests run on tiny tensors: one torch thread each (see ``torch_threads``)."""
+"""Alignment tests run on tiny tensors: one torch thread each (see ``one_torch_thread``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from gensr_bench.testing import torch_threads
+from gensr_bench.testing.fixtures import one_torch_thread  # noqa: F401 (a fixture, used below)
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    with torch_threads(1):
-        yield
+def _one_torch_thread(one_torch_thread: None) -> None:  # noqa: F811 (requests the fixture)
+    """Every module here runs with one torch thread."""

@@ -1,134 +1,37 @@
-"""`gensr-bench align` and `gensr-bench pairs build|stats` on tiny models, suites and metrics.
+"""`gensr-bench align` on tiny models, suites and metrics (gensr_bench/cli/align_cmd.py).
 
 Every command runs as a user types it (``invoke_cli``: click's CliRunner around ``main``).
 The suite (``test-toy``) and the metrics (``test-level``: ``level_db``, ``test-snr``:
 ``snr_db``) come from the toy plugin folder; the models are tiny random generative
-checkpoints. Expected counts are derived from the candidates' own scores by brute force.
+checkpoints (``checkpoints``, ``aligned`` and ``sft_aligned`` in conftest.py). Expected counts
+are derived from the candidates' own scores by brute force.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import itertools
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from gensr_bench.alignment.dataset import load_preference_dataset
-from gensr_bench.audio import decode_audio_cell
 from gensr_bench.store import RunStore
-from gensr_bench.testing import ToySuite, invoke_cli
-from gensr_bench_plugins.models.generative.testing import (
-    tiny_generative_checkpoint,
-    tiny_spectral_tokenizer,
+from gensr_bench.testing import invoke_cli
+from gensr_bench.testing.alignment import (
+    CANDIDATES,
+    INPUTS,
+    SUITE,
+    align_args,
+    candidate_scores,
+    unanimous_count,
 )
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 TOY_PLUGINS = Path(__file__).parents[1] / "fixtures" / "toy_plugins"
-INPUTS, CANDIDATES, SECONDS = 3, 3, 0.5
-SUITE = [
-    "--suite",
-    "test-toy",
-    "--suite-option",
-    f"size={INPUTS}",
-    "--suite-option",
-    f"seconds={SECONDS}",
-]
-TRAIN = ["--align-option", "batch_size=2", "--align-option", "log_every=1"]
-
-
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("base")
-    tokenizer = tiny_spectral_tokenizer()
-    return {
-        name: tiny_generative_checkpoint(root / name, name, tokenizer)
-        for name in ("ar-small", "fm-small")
-    }
-
-
-def align(model: Path, out: Path, *extra: str, metrics: str = "level_db") -> list[str]:
-    """The argument list of a tiny `align` run (3 inputs x 3 candidates, one worker)."""
-    return [
-        "--plugins-dir",
-        str(TOY_PLUGINS),
-        "align",
-        "--model",
-        str(model),
-        *SUITE,
-        "--metrics",
-        metrics,
-        "--out",
-        str(out),
-        "--n",
-        str(CANDIDATES),
-        "--workers",
-        "1",
-        *TRAIN,
-        *extra,
-    ]
-
-
-@pytest.fixture(scope="module")
-def aligned(tmp_path_factory: pytest.TempPathFactory, checkpoints: dict[str, Path]) -> Path:
-    """An `align` run of ar-small: 2 DPO steps at a rate large enough to change the weights."""
-    out = tmp_path_factory.mktemp("aligned") / "ar-dpo"
-    result = invoke_cli(
-        align(
-            checkpoints["ar-small"],
-            out,
-            "--align-option",
-            "steps=2",
-            "--align-option",
-            "lr=1e-3",
-            "--align-option",
-            "warmup=0",
-        )
-    )
-    assert result.exit_code == 0, result.stderr
-    assert f"checkpoint in {out}" in result.stdout
-    return out
-
-
-@pytest.fixture(scope="module")
-def sft_aligned(tmp_path_factory: pytest.TempPathFactory, checkpoints: dict[str, Path]) -> Path:
-    """An `align` run of fm-small: 1 SFT step on the clean references; its candidates are
-    scored on two outputs (level_db, snr_db), and SFT needs no pair to train."""
-    out = tmp_path_factory.mktemp("sft") / "fm-sft"
-    result = invoke_cli(
-        align(
-            checkpoints["fm-small"],
-            out,
-            "--objective",
-            "sft",
-            "--sft-target",
-            "ground-truth",
-            "--align-option",
-            "steps=1",
-            metrics="level_db,snr_db",
-        )
-    )
-    assert result.exit_code == 0, result.stderr
-    return out
-
-
-def candidate_scores(run_dir: Path, outputs: tuple[str, ...]) -> dict[str, list[tuple]]:
-    """Input id -> each candidate's scores on ``outputs``, read from the run store."""
-    grouped: dict[str, list[tuple]] = {}
-    for output in RunStore(run_dir).outputs():
-        values = tuple(output.scores[name] for name in outputs)
-        grouped.setdefault(str(output.meta["source_id"]), []).append(values)
-    return grouped
-
-
-def unanimous_count(scores: list[tuple]) -> int:
-    """Candidate pairs where one is strictly better on every output (all higher-is-better)."""
-    count = 0
-    for a, b in itertools.combinations(scores, 2):
-        diffs = [x - y for x, y in zip(a, b, strict=True)]
-        count += all(d > 0 for d in diffs) or all(d < 0 for d in diffs)
-    return count
+align = functools.partial(align_args, TOY_PLUGINS)
 
 
 def sha256(path: Path) -> str:
@@ -186,61 +89,6 @@ def test_align_leaves_a_checkpoint_that_run_restores(
     assert store.get_info("config")["model"]["options"]["checkpoint"] == str(aligned)
     provenance = store.get_info("provenance")
     assert provenance["model_checkpoint_sha256"] == sha256(aligned / "model.pt")
-
-
-@pytest.mark.parametrize("criterion", [("level_db",), ("level_db", "snr_db")])
-def test_pairs_build_and_stats_count_what_the_dataset_holds(
-    sft_aligned: Path, tmp_path: Path, criterion: tuple[str, ...]
-) -> None:
-    out = tmp_path / "pairs"
-    built = invoke_cli(
-        [
-            "--plugins-dir",
-            str(TOY_PLUGINS),
-            "pairs",
-            "build",
-            "--candidates",
-            str(sft_aligned / "candidates"),
-            "--metrics",
-            ",".join(criterion),
-            "--out",
-            str(out),
-        ]
-    )
-    assert built.exit_code == 0, built.stderr
-    ds = load_preference_dataset(out)
-    grouped = candidate_scores(sft_aligned / "candidates", criterion)
-    expected = {uid: unanimous_count(scores) for uid, scores in grouped.items()}
-    assert len(ds) == sum(expected.values())
-    if len(criterion) == 1:  # distinct candidates have distinct levels: every pair is one
-        assert len(ds) == INPUTS * CANDIDATES * (CANDIDATES - 1) // 2
-    inputs = {uid for uid, count in expected.items() if count}
-    assert {row["input_id"] for row in ds} == inputs
-    assert all(row["criterion"] == list(criterion) for row in ds)
-
-    stats = invoke_cli(["pairs", "stats", str(out), "--format", "json"])
-    assert stats.exit_code == 0, stats.stderr
-    payload = json.loads(stats.stdout)
-    assert payload["pairs"] == len(ds)
-    assert payload["inputs"] == len(inputs)
-    assert payload["pairs_per_input"] == (len(ds) / len(inputs) if inputs else None)
-    assert list(payload["margins"]) == list(criterion)
-    for output in criterion:
-        margins = [
-            json.loads(row["chosen_scores"])[output] - json.loads(row["rejected_scores"])[output]
-            for row in ds
-        ]
-        summary = payload["margins"][output]
-        assert summary["n"] == len(ds)
-        if margins:
-            assert summary["min"] == pytest.approx(min(margins)) and summary["min"] > 0
-            assert summary["mean"] == pytest.approx(float(np.mean(margins)))
-    table = invoke_cli(["pairs", "stats", str(out)])
-    assert table.exit_code == 0, table.stderr
-    lines = table.stdout.splitlines()
-    header = lines.index(next(line for line in lines if line.split()[:1] == ["pairs"]))
-    assert lines[header].split() == ["pairs", "inputs", "pairs/input"]
-    assert lines[header + 2].split()[:2] == [str(len(ds)), str(len(inputs))]
 
 
 def test_unknown_metric_outputs_and_align_options_are_named(
@@ -325,46 +173,6 @@ def test_no_pairs_because_scores_failed_names_the_output_and_its_error(
     assert "nothing to train on: 0 pairs" in strict.stderr
     assert "Sample more candidates (--n)" in strict.stderr
     assert "never pair" not in strict.stderr
-
-
-def test_ground_truth_winner_makes_the_reference_the_chosen_output(
-    sft_aligned: Path, tmp_path: Path
-) -> None:
-    out = tmp_path / "gt"
-    result = invoke_cli(
-        [
-            "--plugins-dir",
-            str(TOY_PLUGINS),
-            "pairs",
-            "build",
-            "--candidates",
-            str(sft_aligned / "candidates"),
-            "--metrics",
-            "level_db",
-            "--winner",
-            "ground-truth",
-            "--out",
-            str(out),
-        ]
-    )
-    assert result.exit_code == 0, result.stderr
-    ds = load_preference_dataset(out)
-    references = {u.id: u.reference for u in ToySuite(size=INPUTS, seconds=SECONDS)}
-    degraded = {u.id: u.degraded for u in ToySuite(size=INPUTS, seconds=SECONDS)}
-    assert len(ds) == INPUTS * CANDIDATES  # every candidate loses to the reference
-    rejected: dict[str, set[str]] = {}
-    for row in ds:
-        uid = row["input_id"]
-        assert row["criterion"] == ["ground-truth"]
-        assert row["chosen_id"] == f"{uid}~reference"
-        chosen = decode_audio_cell(row["chosen"])
-        np.testing.assert_array_equal(chosen.samples, references[uid].samples)
-        np.testing.assert_array_equal(
-            decode_audio_cell(row["prompt"]).samples, degraded[uid].samples
-        )
-        assert json.loads(row["chosen_scores"])["level_db"] is not None  # the reference scored
-        rejected.setdefault(uid, set()).add(row["rejected_id"])
-    assert rejected == {uid: {f"{uid}~c{k}" for k in range(CANDIDATES)} for uid in references}
 
 
 def test_resume_reuses_candidates_and_pairs_and_continues_training(
