@@ -97,6 +97,10 @@ class GenerativeModel(RestorationModel, AlignablePolicy):
     #: where AR or MGM drew another token: benchmarks/reproducibility/RESULTS.md). AR and MGM
     #: assume that no two sampling scores come within float64 rounding of each other.
     waveform_tolerance = 2.5e-7
+    #: Sampling runs on ``--device`` (random numbers are drawn on the CPU and moved, so the
+    #: draws are the same everywhere; a GPU's float64 kernels may still round differently,
+    #: which the tolerance above does not cover). Training and DPO run on the CPU.
+    supports_device = True
     net_class: ClassVar[type[FrameNet]]
     #: Frames of :func:`features.smooth_time` before synthesis (``smooth`` option).
     default_smooth: ClassVar[int] = ft.SMOOTH_FRAMES
@@ -172,6 +176,7 @@ class GenerativeModel(RestorationModel, AlignablePolicy):
         sha256, state, net = self.read_checkpoint(file, str(file))
         net.load_state_dict(state)
         net.eval()
+        net.to(self.device)  # inference runs where the model was placed (--device)
         self.net = net
         self._sha256 = sha256
         return net
@@ -220,10 +225,12 @@ class GenerativeModel(RestorationModel, AlignablePolicy):
         assert self.net is not None
         prepared = ft.prepare(samples, ft.SAMPLING_DTYPE)
         with in_precision(self.net, ft.SAMPLING_DTYPE):
-            cond = self.net.tokenizer.normalise(prepared.logmag)[None]
+            device = next(self.net.parameters()).device
+            cond = self.net.tokenizer.normalise(prepared.logmag.to(device))[None]
+            # Random numbers are drawn on the CPU and moved: the same samples on every device.
             generator = torch.Generator().manual_seed(seed)
             frames = self.net.generate(cond, generator, settings)[0]
-            logmag = self.net.tokenizer.denormalise(frames)
+            logmag = self.net.tokenizer.denormalise(frames).cpu()
         return ft.synthesise(logmag, prepared, self.gl_iterations, self.smooth)
 
     def restore(self, batch: Sequence[Utterance], seed: int) -> list[Restoration]:
@@ -401,9 +408,13 @@ class GenerativeModel(RestorationModel, AlignablePolicy):
 
     # -- alignment ----------------------------------------------------------------------------
     def trainable_module(self) -> nn.Module:
-        """The network DPO updates (loaded on first use)."""
+        """The network DPO updates (loaded on first use). Training runs on the CPU: a network
+        placed on another device for sampling (``--device``) comes back to the CPU here."""
         self.setup()
         assert self.net is not None
+        if self.device != "cpu":
+            self.net.to("cpu")
+            self.device = "cpu"
         return self.net
 
     def supervised_loss(self, batch: FrameBatch, generator: torch.Generator) -> torch.Tensor:
@@ -477,7 +488,8 @@ def sample_tokens(
         drop = (probs.cumsum(-1) - probs) >= top_p
         values = values.masked_fill(drop, float("-inf"))
     # Drawn in float32 (exact on every CPU), the Gumbel noise computed in the logits' precision.
-    uniform = torch.rand(values.shape, generator=generator).to(values.dtype).clamp_(1e-10, 1.0)
+    uniform = torch.rand(values.shape, generator=generator)  # on the CPU, moved to the logits
+    uniform = uniform.to(device=values.device, dtype=values.dtype).clamp_(1e-10, 1.0)
     pick = (values - torch.log(-torch.log(uniform))).argmax(-1, keepdim=True)
     return order.gather(-1, pick)[..., 0]
 

@@ -82,7 +82,7 @@ class FMNet(FrameNet):
     def velocity(
         self, x_t: torch.Tensor, t: torch.Tensor, y: torch.Tensor, valid: torch.Tensor
     ) -> torch.Tensor:
-        use = torch.ones(len(t), dtype=torch.bool)
+        use = torch.ones(len(t), dtype=torch.bool, device=t.device)
         x1_hat = self.predict_clean(x_t, t, y, valid, use)
         return (x1_hat - x_t) / (1 - t.clamp(max=T_MAX))[:, None, None]
 
@@ -109,7 +109,7 @@ class FMNet(FrameNet):
         0.07 to 1.1e6, so the few draws with ``t`` near 1 decided every DPO margin.
         """
         x_t, _ = self.path(batch, t, noise)
-        use = torch.ones(len(t), dtype=torch.bool)
+        use = torch.ones(len(t), dtype=torch.bool, device=t.device)
         x1_hat = self.predict_clean(x_t, t, batch.cond, batch.valid, use)
         err = (x1_hat - batch.target).square().mean(-1) * batch.valid
         return err.sum(-1) / batch.valid.sum(-1).clamp_min(1)
@@ -120,15 +120,17 @@ class FMNet(FrameNet):
         b, t, _ = cond.shape
         steps = int(settings.get("steps", 20))
         scale = float(settings.get("cfg_scale", 1.0))
-        valid = torch.ones(b, t, dtype=torch.bool)
+        device = cond.device
+        valid = torch.ones(b, t, dtype=torch.bool, device=device)
         # In float64 torch draws normals with scalar code, the same on every CPU (float32 draws
-        # take an AVX2 path where the CPU has one).
-        x = cond + self.sigma * torch.randn(cond.shape, generator=generator, dtype=cond.dtype)
-        on = torch.ones(b, dtype=torch.bool)
+        # take an AVX2 path where the CPU has one); drawn on the CPU, then moved to the device.
+        noise = torch.randn(cond.shape, generator=generator, dtype=cond.dtype)
+        x = cond + self.sigma * noise.to(device)
+        on = torch.ones(b, dtype=torch.bool, device=device)
         with_cond = self.condition(cond, valid, on)
         without = self.condition(cond, valid, ~on) if scale != 1.0 else with_cond
         for k in range(steps):
-            tk = torch.full((b,), k / steps, dtype=cond.dtype)
+            tk = torch.full((b,), k / steps, dtype=cond.dtype, device=device)
             x1_hat = self.predict_clean(x, tk, cond, valid, on, with_cond)
             if scale != 1.0:
                 x1_uncond = self.predict_clean(x, tk, cond, valid, ~on, without)

@@ -79,9 +79,10 @@ class MGMNet(FrameNet):
     ) -> torch.Tensor:
         b, t, bins = cond.shape
         steps = int(settings.get("steps", 20))
-        valid = torch.ones(b, t, dtype=torch.bool)
-        tokens = torch.zeros(b, t, bins, dtype=torch.long)
-        masked = torch.ones(b, t, bins, dtype=torch.bool)
+        device = cond.device
+        valid = torch.ones(b, t, dtype=torch.bool, device=device)
+        tokens = torch.zeros(b, t, bins, dtype=torch.long, device=device)
+        masked = torch.ones(b, t, bins, dtype=torch.bool, device=device)
         total = t * bins
         encoded = self.cond(cond, valid)
         for k in range(steps):
@@ -101,7 +102,7 @@ class MGMNet(FrameNet):
                 break
             # Keep the most confident new tokens; the least confident stay masked (a token
             # fixed in an earlier step is never masked again).
-            confidence = torch.full(masked.shape, math.inf, dtype=logp.dtype)
+            confidence = torch.full(masked.shape, math.inf, dtype=logp.dtype, device=device)
             confidence[masked] = logp
             flat = confidence.reshape(b, -1)
             threshold = torch.kthvalue(flat, remaining, dim=-1).values

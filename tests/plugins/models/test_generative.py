@@ -1110,3 +1110,37 @@ def test_untrained_fm_returns_the_degraded_frames(tokenizer: SpectralTokenizer) 
     with torch.no_grad():
         out = net.generate(cond, torch.Generator().manual_seed(2), {"steps": 4, "cfg_scale": 2})
     torch.testing.assert_close(out, cond)
+
+
+@pytest.mark.parametrize("model_cls", [ARSmall, FMSmall])
+def test_sampling_keeps_every_tensor_on_the_conditions_device(
+    model_cls: type[GenerativeModel], tmp_path: Path
+) -> None:
+    """No CPU tensor is created inside ``generate`` (``--device cuda`` must not meet one).
+
+    Run on torch's ``meta`` device, where mixing in a CPU tensor raises ("Tensor on device cpu
+    is not on the expected device meta"): shapes flow, values do not. MGM's boolean-mask
+    indexing has no meta implementation (its output size depends on values), so it is not
+    covered here; its new tensors are made on ``cond.device`` the same way.
+    """
+    folder = tiny_generative_checkpoint(tmp_path, model_cls.name, tiny_spectral_tokenizer())
+    model = model_cls(checkpoint=str(folder))
+    model.setup()
+    assert model.net is not None
+    net = model.net.to("meta")
+    cond = torch.zeros(1, 7, net.tokenizer.n_bins, device="meta")
+    frames = net.generate(cond, torch.Generator().manual_seed(0), dict(model.sampling))
+    assert frames.device.type == "meta" and tuple(frames.shape) == (1, 7, net.tokenizer.n_bins)
+
+
+def test_a_model_placed_for_sampling_trains_on_the_cpu(tmp_path: Path) -> None:
+    from gensr_bench.devices import place
+
+    folder = tiny_generative_checkpoint(tmp_path, "ar-small", tiny_spectral_tokenizer())
+    model = ARSmall(checkpoint=str(folder))
+    assert place([model], "cpu") == {"ar-small": "cpu"} and ARSmall.supports_device
+    model.setup()
+    model.device = "cuda"  # as if placed on a GPU for sampling; training brings it back
+    module = model.trainable_module()
+    assert model.device == "cpu"
+    assert {p.device.type for p in module.parameters()} == {"cpu"}
