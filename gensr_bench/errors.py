@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gensr_bench.records import Restoration
 
 
 class GensrError(Exception):
@@ -65,6 +69,27 @@ class MetricError(GensrError):
 
 class MissingReferenceError(GensrError):
     """A component needs the clean reference and the utterance has none."""
+
+
+class BatchRestorationError(GensrError):
+    """A model restored some utterances of a batch and not others.
+
+    ``outcomes`` holds one entry per utterance of the batch, in order: its ``Restoration``, or
+    the reason (a string) it has none. The runner records each failed utterance's reason as its
+    error and scores the others, without restoring the batch again (a model whose batch costs
+    a whole external process, or a missing file, gains nothing from a retry).
+    """
+
+    def __init__(self, outcomes: Sequence[Restoration | str]) -> None:
+        failed = [outcome for outcome in outcomes if isinstance(outcome, str)]
+        super().__init__(list(outcomes))
+        self.outcomes = list(outcomes)
+        self.failed = failed
+
+    def __str__(self) -> str:
+        first = self.failed[0] if self.failed else "none failed"
+        more = f" (and {len(self.failed) - 1} more)" if len(self.failed) > 1 else ""
+        return f"{len(self.failed)} of {len(self.outcomes)} utterance(s) failed: {first}{more}"
 
 
 #: What a disk-full message advises by default: a run's committed rows survive, so it continues.

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from gensr_bench import audio as audio_ops
-from gensr_bench.errors import GensrError, describe
+from gensr_bench.errors import BatchRestorationError, GensrError, describe
 from gensr_bench.interfaces import Backend, Batch, Metric, RestorationModel
 from gensr_bench.records import Audio, Restoration, ScoredOutput, Utterance
 from gensr_bench.store import ScoreCache
@@ -92,6 +92,19 @@ def save_audio(audio_dir: Path, utterance_id: str, audio: Audio) -> str:
     audio_ops.write_audio(tmp, audio)
     tmp.replace(audio_dir / name)
     return name
+
+
+def per_utterance(
+    error: BatchRestorationError, size: int
+) -> list[Restoration | BaseException] | None:
+    """A batch's outcomes from a model's :class:`BatchRestorationError` (each failure as an
+    error carrying its reason); ``None`` when they do not match the ``size`` of the batch."""
+    if len(error.outcomes) != size:
+        return None
+    return [
+        outcome if isinstance(outcome, Restoration) else GensrError(outcome)
+        for outcome in error.outcomes
+    ]
 
 
 def score_each(
@@ -229,21 +242,18 @@ class BatchProcessor:
                 item.fail(self.output_names, failure)
             return
         start = time.perf_counter()
+        outputs: list[Restoration | BaseException]
         try:
-            outputs: list[Restoration | BaseException] = list(self.model.restore(inputs, seed))
+            outputs = list(self.model.restore(inputs, seed))
             if len(outputs) != len(inputs):
                 raise GensrError(
                     f"model {self.model.name!r} returned {len(outputs)} restorations for "
                     f"{len(inputs)} inputs"
                 )
+        except BatchRestorationError as exc:
+            outputs = per_utterance(exc, len(inputs)) or self._restore_each(inputs, seed)
         except Exception:
-            # Isolate the failing utterance(s): restore one at a time.
-            outputs = []
-            for utt in inputs:
-                try:
-                    outputs.extend(self.model.restore([utt], seed))
-                except Exception as exc:
-                    outputs.append(exc)
+            outputs = self._restore_each(inputs, seed)
         per_item = (time.perf_counter() - start) / len(ready)
         for item, out in zip(ready, outputs, strict=True):
             item.timings["model_s"] = per_item
@@ -266,6 +276,20 @@ class BatchProcessor:
                     item.flags[COLLECTED_AUDIO] = limited
                 else:
                     item.flags["audio"] = save_audio(self.audio_dir, item.utterance.id, limited)
+
+    def _restore_each(
+        self, inputs: Sequence[Utterance], seed: int
+    ) -> list[Restoration | BaseException]:
+        """Isolate the failing utterance(s) of a batch: restore one at a time."""
+        outputs: list[Restoration | BaseException] = []
+        for utt in inputs:
+            try:
+                outputs.extend(self.model.restore([utt], seed))
+            except BatchRestorationError as exc:
+                outputs.extend(per_utterance(exc, 1) or [exc])
+            except Exception as exc:
+                outputs.append(exc)
+        return outputs
 
     def _model_input(self, item: _Item) -> Utterance:
         utt = item.utterance

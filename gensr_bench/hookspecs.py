@@ -55,6 +55,21 @@ def gensr_resolve_suite(name: str) -> type[Suite] | None:
     return a Suite class that serves it, or None. The first non-None answer wins."""
 
 
+@hookspec(firstresult=True)
+def gensr_resolve_model(name: str) -> type[RestorationModel] | None:
+    """Called when a model name is not registered, with that name (e.g. ``outputs:runs/x``);
+    return a RestorationModel class that serves it, or None. The first non-None answer wins."""
+
+
+@hookspec
+def gensr_suggest_names(kind: str) -> list[str]:
+    """Called when a name of ``kind`` (``"models"``, ``"suites"``, ...) is unknown, and by
+    ``gensr-bench ls KIND``, with that kind; return short phrases naming other ways to name a
+    component of that kind that this plugin serves (e.g. ``"outputs:DIR (files made
+    elsewhere)"``), or an empty list. Every plugin's answer is collected, in plugin order."""
+    raise NotImplementedError
+
+
 @hookspec
 def gensr_register_commands(cli: click.Group) -> None:
     """Called once when the command line starts, with the top-level click group; add

@@ -10,7 +10,7 @@ import hashlib
 import itertools
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -147,6 +147,10 @@ class RestorationModel(Component):
 
     ``restore(batch, seed)`` must be deterministic for a seed *and independent of the batch
     composition*: draw each utterance's randomness from ``item_seed(seed, utterance.id)``.
+    When some utterances of a batch cannot be restored and the others can, ``restore`` raises
+    :class:`~gensr_bench.errors.BatchRestorationError` with one outcome per utterance (a
+    Restoration or the reason it failed); any other exception fails the batch, and the runner
+    then retries its utterances one at a time.
     """
 
     paradigm: ClassVar[str] = "dsp"
@@ -177,6 +181,27 @@ class RestorationModel(Component):
     def checkpoint_hash(self) -> str | None:
         """sha256 of the weights the model restores with; ``None`` for weightless models."""
         return None
+
+    def sampling_refusal(self) -> str | None:
+        """Why ``sample`` cannot draw distinct candidates, or ``None`` (the default) when it can.
+
+        A model whose outputs do not depend on the seed (files made elsewhere, a script run
+        without one) would give ``n`` identical candidates, so no preference pair; alignment
+        refuses such a model with this reason before sampling anything.
+        """
+        return None
+
+    def ignored_files(
+        self, utterances: Iterable[tuple[str, Mapping[str, Any]]]
+    ) -> list[tuple[str, str]]:
+        """Files the model was pointed at that no utterance of a run used, each ``(path, why)``.
+
+        ``utterances`` are the run's ``(id, meta)``, read lazily (the default reads none).
+        ``run`` lists the answer once at its end, as it lists ``Suite.ignored_files``: a model
+        that reads outputs from a folder names every file there it did not match. The default,
+        for models that read no folder, is none.
+        """
+        return []
 
     #: Whether ``fit`` trains this model (``gensr-bench train --model NAME``).
     trainable: ClassVar[bool] = False

@@ -181,8 +181,10 @@ class GroupMeans:
 class RunResult:
     """The outcome of a run: its configuration, provenance and per-output summaries.
 
-    Also the run's ``notes`` and, when a meta key was asked for (``RunOptions.by``), the
-    ``breakdown`` of its means by that key.
+    Also the run's ``notes``, when a meta key was asked for (``RunOptions.by``), the
+    ``breakdown`` of its means by that key, and ``model_ignored_files``: files the model was
+    pointed at that no utterance of the run used, each ``(path, why)``
+    (``RestorationModel.ignored_files``).
     """
 
     run_id: str
@@ -192,3 +194,4 @@ class RunResult:
     n_utterances: int
     notes: RunNotes = RunNotes()
     breakdown: tuple[GroupMeans, ...] = ()
+    model_ignored_files: tuple[tuple[str, str], ...] = ()

@@ -39,6 +39,12 @@ KINDS: dict[str, tuple[str, type[Component], str]] = {
     "features": ("gensr_register_features", FeatureExtractor, "feature extractor"),
 }
 
+#: kind -> the hook that serves names no plugin registered (``hf:<id>``, ``outputs:DIR``)
+RESOLVERS: dict[str, str] = {
+    "suites": "gensr_resolve_suite",
+    "models": "gensr_resolve_model",
+}
+
 
 @dataclass(frozen=True)
 class Entry(Generic[C]):
@@ -107,8 +113,9 @@ class Registry(Generic[C]):
     def entry(self, name: str) -> Entry[C]:
         if name in self._entries:
             return self._entries[name]
-        if self.kind == "suites" and self._pm is not None:
-            resolved = self._pm.hook.gensr_resolve_suite(name=name)
+        resolver = RESOLVERS.get(self.kind)
+        if resolver is not None and self._pm is not None:
+            resolved = getattr(self._pm.hook, resolver)(name=name)
             if resolved is not None:
                 return Entry(name=name, cls=resolved, plugin="(resolved)")
         raise UnknownNameError(self.unknown_message(name))
@@ -120,11 +127,23 @@ class Registry(Generic[C]):
     def create(self, name: str, **options: Any) -> C:
         return self.get(name)(**options)
 
+    def suggestions(self) -> list[str]:
+        """Other ways to name a component of this kind, as plugins describe them
+        (``gensr_suggest_names``): name forms they resolve, or components to try first."""
+        if self._pm is None:
+            return []
+        answers = self._pm.hook.gensr_suggest_names(kind=self.kind)
+        return [phrase for answer in answers for phrase in answer or []]
+
     def unknown_message(self, name: str) -> str:
         close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.6)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         available = ", ".join(self.names()) or "(none registered)"
-        return f"Unknown {self.noun} {name!r}.{hint} Available: {available}"
+        message = f"Unknown {self.noun} {name!r}.{hint} Available: {available}"
+        suggestions = self.suggestions()
+        if suggestions:
+            message += f"\nAlso: {'; '.join(suggestions)}; see `gensr-bench ls {self.kind}`"
+        return message
 
 
 @dataclass(frozen=True)

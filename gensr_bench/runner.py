@@ -248,6 +248,9 @@ def run_suite(
         result = finish_run(
             store, config, {**provenance, "sessions": history}, directions, options.by
         )
+        if options.shard is None:  # a shard holds only part of the run's utterances
+            used = ((output.utterance_id, output.meta) for output in store.outputs())
+            result = replace(result, model_ignored_files=tuple(model.ignored_files(used)))
         if pm is not None:
             pm.hook.gensr_run_finished(run=run_info, result=result)
         return result

@@ -165,7 +165,7 @@ def align(request: AlignRequest, progress: AlignProgress | None = None) -> Align
 
 
 def _align(request: AlignRequest, progress: AlignProgress) -> AlignResult:
-    from .candidates import CandidateModel, CandidateSuite
+    from .candidates import CandidateModel, CandidateSuite, check_samples
     from .losses import loss_for_paradigm
     from .pipeline import PairSettings
     from .trainer import AlignConfig
@@ -181,6 +181,7 @@ def _align(request: AlignRequest, progress: AlignProgress) -> AlignResult:
         request.out_dir,
     )
     config = request.config or AlignConfig(objective=request.objective, seed=request.seed)
+    check_samples(model)  # first: its reason says more than "not an AlignablePolicy"
     check_alignable(model)
     check_out_dir(out_dir, request.model_spec, request.resume)
     own_candidates = out_dir / CANDIDATES_DIR

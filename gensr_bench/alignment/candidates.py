@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from gensr_bench.errors import StoreError
+from gensr_bench.errors import ConfigError, StoreError
 from gensr_bench.interfaces import RestorationModel, Suite
 from gensr_bench.records import Restoration, Utterance
 
@@ -68,12 +68,21 @@ class CandidateSuite(Suite):
         return f"{self.suite.fingerprint()}x{self.n}"
 
 
+def check_samples(model: RestorationModel) -> None:
+    """Refuse a model whose ``sample`` cannot draw distinct candidates (its
+    ``sampling_refusal``): every candidate would be the same output, so no pair could form."""
+    refusal = model.sampling_refusal()
+    if refusal is not None:
+        raise ConfigError(f"model {model.name!r} cannot sample candidates: {refusal}")
+
+
 class CandidateModel(RestorationModel):
     """Restores candidate ``k`` of an utterance as ``model.sample(..., seed + k)`` does."""
 
     name = "candidates"
 
     def __init__(self, model: RestorationModel, sampling: Mapping[str, Any] | None = None):
+        check_samples(model)
         super().__init__()
         self.model = model
         self.sampling = dict(sampling or {})

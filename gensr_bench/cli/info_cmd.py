@@ -46,3 +46,6 @@ def list_components(state: CliState, kind: str) -> None:
             detail = ""
         rows.append([entry.name, cls.version, detail, cls.description(), entry.plugin])
     click.echo(render_table(rows, ["name", "version", "details", "description", "plugin"]))
+    suggestions = registry.suggestions()
+    if suggestions:
+        click.echo("\nalso: " + "\n      ".join(suggestions))

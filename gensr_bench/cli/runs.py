@@ -55,16 +55,20 @@ def print_run(
     click.echo(render_table(summary_rows(result.summaries), ["metric", "mean", "95% CI", "scored"]))
     print_breakdown(result.breakdown, by)
     print_ignored("note: the suite ignored", suite.ignored_files())
+    print_ignored("note: the model ignored", result.model_ignored_files, "in its folder")
     print_notes(result.notes, out_dir)
 
 
-def print_ignored(lead: str, ignored: Sequence[tuple[str, str]]) -> None:
-    """Every file a suite skipped, one a line, with why (``Suite.ignored_files``)."""
+def print_ignored(
+    lead: str, ignored: Sequence[tuple[str, str]], where: str = "in its data folder"
+) -> None:
+    """Every file a suite (or model) skipped, one a line, with why (``Suite.ignored_files``,
+    ``RunResult.model_ignored_files``)."""
     if ignored:
         folders = sum(path.endswith("/") for path, _ in ignored)
         what = f"{len(ignored) - folders} file(s)"
         what += f" and {folders} folder(s)" if folders else ""
-        click.echo(f"{lead} {what} in its data folder:")
+        click.echo(f"{lead} {what} {where}:")
         for path, why in ignored:
             click.echo(f"    {path}: {why}")
 
