@@ -122,7 +122,12 @@ def outputs_class(name: str) -> type[OutputsModel]:
     return type(
         "OutputsModel",
         (OutputsModel,),
-        {"name": name, "folder": name[len(PREFIX) :], "__module__": __name__},
+        {
+            "name": name,
+            "folder": name[len(PREFIX) :],
+            "__module__": __name__,
+            "__doc__": OutputsModel.__doc__,
+        },
     )
 
 
