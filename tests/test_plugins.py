@@ -418,3 +418,21 @@ def test_a_worker_missing_a_local_plugin_says_which_folder_to_pass(tmp_path: Pat
     assert str(tmp_path) in str(info.value)
     assert "--plugins-dir" in str(info.value)
     assert plugins.import_local_module(name, []) is module  # loaded already: no folder needed
+
+
+def test_the_readme_model_plugin_runs_as_a_local_plugin(tmp_path: Path) -> None:
+    """The README's model plugin (`Evaluate your own model`), unchanged, halves the input."""
+    source = readme_code_block(
+        README, "# halve.py: a model plugin (gensr-bench --plugins-dir DIR run --model halve ...)"
+    )
+    plugin = write_plugin_file(tmp_path / "plugins", source)
+    levels = {}
+    for model in ("test-echo", "halve"):
+        args = ["--plugins-dir", str(TOY_PLUGINS), "--plugins-dir", str(plugin.parent), "run"]
+        args += ["--suite", "test-toy", "--suite-option", "size=2", "--model", model]
+        args += ["--metrics", "test-level", "--workers", "1", "--no-cache"]
+        result = invoke_cli([*args, "--out", str(tmp_path / model)])
+        assert result.exit_code == 0, result.stdout + result.stderr
+        levels[model] = [row[2]["level_db"] for row in run_rows(tmp_path / model)]
+    drops = [h - e for h, e in zip(levels["halve"], levels["test-echo"], strict=True)]
+    assert drops == pytest.approx([-6.0206] * 2, abs=1e-3)

@@ -40,6 +40,7 @@ from gensr_bench.testing.runs import (
     readme_code_block,
     run_rows,
     scored_output,
+    shell_commands,
     toy_cli_run,
     write_plugin_file,
 )
@@ -87,6 +88,7 @@ __all__ = [
     "require_weights",
     "run_rows",
     "scored_output",
+    "shell_commands",
     "shared_weights_dir",
     "sine",
     "tiny_preference_pairs",

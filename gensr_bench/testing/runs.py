@@ -38,6 +38,22 @@ def readme_code_block(readme: Path, first_line: str) -> str:
     return text[start : text.index("```", start)]
 
 
+def shell_commands(block: str, program: str = "gensr-bench") -> list[list[str]]:
+    """The ``program`` command lines of a README ``bash`` block, each split as a shell would
+    (``\\`` continuations joined, comments and other commands left out), without ``program``.
+
+    Pass each to :func:`invoke_cli` to run the README's own commands.
+    """
+    import shlex
+
+    commands = []
+    for line in block.replace("\\\n", " ").splitlines():
+        words = shlex.split(line, comments=True)
+        if words and words[0] == program:
+            commands.append(words[1:])
+    return commands
+
+
 @dataclasses.dataclass(frozen=True)
 class CliResult:
     """What one ``gensr-bench`` command line gave: its exit code and what it printed."""

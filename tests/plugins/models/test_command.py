@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import shlex
 import sys
 import time
@@ -17,8 +18,11 @@ from gensr_bench.execution import BatchProcessor
 from gensr_bench.testing import (
     LevelMetric,
     check_model_conformance,
+    invoke_cli,
     noisy_utterance,
+    readme_code_block,
     run_rows,
+    shell_commands,
     tiny_utterances,
     toy_cli_run,
 )
@@ -202,3 +206,32 @@ def test_candidates_need_the_seed_in_the_command(script: Path) -> None:
     seeded = CommandModel(cmd=attenuate_cmd(script, "{seed}"))
     assert seeded.sampling_refusal() is None
     CandidateModel(seeded)
+
+
+# -- the README's example, run as written (on a cheap metric) --------------------------------
+README = Path(__file__).resolve().parents[3] / "README.md"
+SCRIPT_LINE = "# attenuate.py: a stand-in for your inference script (halves every input)"
+COMMAND_LINE = "# command: any script that reads {input_dir} and writes {output_dir}"
+
+
+def test_the_readme_command_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    script = readme_code_block(README, SCRIPT_LINE)
+    block = readme_code_block(README, COMMAND_LINE)
+    (tmp_path / "attenuate.py").write_text(script)
+    monkeypatch.chdir(tmp_path)
+    # The README says `python`: the one running the tests, with soundfile installed.
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    (args,) = shell_commands(block)
+    assert args[:4] == ["run", "--model", "command", "--suite"]
+    result = invoke_cli([*args, "--metrics", "si-sdr", "--workers", "1", "--no-cache"])
+    assert result.exit_code == 0, result.stdout + result.stderr
+    rows = run_rows(tmp_path / "runs" / "command--synth-gsr")
+    assert len(rows) == 5 and all(row[3] == {} for row in rows)
+    # Halving changes no scale-invariant SDR: the scores are the degraded input's.
+    identity = invoke_cli(
+        ["run", "--model", "identity", "--suite", "synth-gsr", "--limit", "5", "--out", "id",
+         "--metrics", "si-sdr", "--workers", "1", "--no-cache"]
+    )  # fmt: skip
+    assert identity.exit_code == 0
+    for halved, same in zip(rows, run_rows(tmp_path / "id"), strict=True):
+        assert halved[2]["si_sdr"] == pytest.approx(same[2]["si_sdr"], abs=1e-3)

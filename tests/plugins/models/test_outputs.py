@@ -21,7 +21,9 @@ from gensr_bench.testing import (
     check_model_conformance,
     invoke_cli,
     noisy_utterance,
+    readme_code_block,
     run_rows,
+    shell_commands,
     sine,
     tiny_utterances,
 )
@@ -209,3 +211,25 @@ def test_saved_oracle_audio_scores_exactly_as_oracle(tmp_path: Path) -> None:
     assert rows["synth-gsr-0002"][2] == dict(oracle[2][2])
     assert "note: the model ignored 1 file(s) in its folder:" in out
     assert out.count("stray.wav") == 1
+
+
+# -- the README's example, run as written (on cheap metrics) ---------------------------------
+README = Path(__file__).resolve().parents[3] / "README.md"
+CHEAP = ["--metrics", "si-sdr,lsd", "--workers", "1", "--no-cache"]
+
+
+def test_the_readme_outputs_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    block = readme_code_block(README, "# outputs:DIR, e.g. the oracle's saved outputs scored again")
+    commands = shell_commands(block)
+    assert [c[:3] for c in commands] == [["run", "--model", "oracle"], ["run", "--model",
+            "outputs:runs/oracle-5/audio"]]  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    for args in commands:
+        result = invoke_cli([*args, *CHEAP])
+        assert result.exit_code == 0, result.stdout + result.stderr
+    assert "the model ignored" not in result.stdout  # each saved file matched its utterance
+    oracle, scored = (
+        run_rows(tmp_path / "runs/oracle-5"),
+        run_rows(tmp_path / "runs/audio--synth-gsr"),
+    )
+    assert len(scored) == 5 and [row[:4] for row in scored] == [row[:4] for row in oracle]
