@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gensr_bench.errors import GensrError
+from gensr_bench.errors import BatchRestorationError, GensrError
 from gensr_bench.records import Audio, Restoration, Utterance
 from gensr_bench.runner import (
     BatchProcessor,
@@ -276,3 +276,38 @@ def test_components_that_cannot_reach_workers_are_a_clear_error():
     with pytest.raises(GensrError, match="cannot be sent to worker processes") as info:
         list(evaluate(EchoModel(), utterances, [Unpicklable()], workers=2))
     assert "--workers 1" in str(info.value) and "Unpicklable" in str(info.value)
+
+
+class _PartlyMissing(EchoModel):
+    """Restores every utterance but ``gone`` (as a folder of outputs missing one file would),
+    counting its calls."""
+
+    name = "test-partly"
+    calls = 0
+
+    def restore(self, batch, seed):
+        type(self).calls += 1
+        echoed = super().restore(batch, seed)
+        outcomes = ["no file for 'gone'" if r.utterance_id == "gone" else r for r in echoed]
+        if any(isinstance(o, str) for o in outcomes):
+            raise BatchRestorationError(outcomes)
+        return echoed
+
+
+def test_a_batch_restoration_error_fails_its_utterances_only_without_a_retry():
+    utts = [noisy_utterance(uid, 0.5, seed=i) for i, uid in enumerate(["a", "gone", "c"])]
+    _PartlyMissing.calls = 0
+    processor = BatchProcessor(_PartlyMissing(), [LevelMetric()])
+    results = {s.utterance_id: s for s, _ in processor.process(list(enumerate(utts)), seed=0)}
+    assert _PartlyMissing.calls == 1  # no utterance-by-utterance retry
+    assert results["gone"].scores["level_db"] is None
+    assert results["gone"].errors["level_db"] == "model 'test-partly' failed: no file for 'gone'"
+    assert results["a"].scores["level_db"] is not None and not results["a"].errors
+    assert results["c"].scores["level_db"] is not None
+    error = BatchRestorationError(["x", "y", results_restoration(utts[0])])
+    assert str(error) == "2 of 3 utterance(s) failed: x (and 1 more)"
+
+
+def results_restoration(utt: Utterance) -> Restoration:
+    assert utt.degraded is not None
+    return Restoration(utt.id, utt.degraded, "test")

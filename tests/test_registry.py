@@ -238,3 +238,34 @@ def test_registries_from_a_local_plugin_file(
     assert registries.metrics.entry("test-level").plugin == f"local.{path.stem}"
     assert registries.models.names() == ["test-echo"]
     assert registries.suites.names() == ["test-toy"]
+
+
+def test_models_resolve_through_the_hook_and_plugins_suggest_other_names() -> None:
+    """``gensr_resolve_model`` serves unregistered names; ``gensr_suggest_names`` adds a line."""
+
+    def resolve(name: str) -> type | None:
+        return type("Prefixed", (EchoModel,), {"name": name}) if name.startswith("pre:") else None
+
+    pm = manager(
+        things=plugin(gensr_register_models=lambda: [EchoModel]),
+        prefixed=types.SimpleNamespace(
+            gensr_resolve_model=hookimpl(resolve),
+            gensr_suggest_names=hookimpl(
+                lambda kind: ["pre:X (a prefixed model)"] if kind == "models" else []
+            ),
+        ),
+    )
+    models = Registry.from_plugins(pm, "models")
+    assert models.get("pre:abc").name == "pre:abc"
+    assert models.entry("pre:abc").plugin == "(resolved)"
+    with pytest.raises(UnknownNameError) as info:
+        models.get("test-ecko")
+    assert str(info.value) == (
+        "Unknown model 'test-ecko'. Did you mean: test-echo? Available: test-echo\n"
+        "Also: pre:X (a prefixed model); see `gensr-bench ls models`"
+    )
+    suites = Registry.from_plugins(pm, "suites")
+    assert suites.suggestions() == []
+    with pytest.raises(UnknownNameError) as info:
+        suites.get("pre:abc")  # a model resolver does not serve suites
+    assert "\n" not in str(info.value)

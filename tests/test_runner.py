@@ -324,3 +324,41 @@ def test_an_interrupted_run_closes_its_score_cache_and_store(tmp_path, monkeypat
     assert RunStore(tmp_path / "run").count() == 1
     with ScoreCache(tmp_path / "cache.sqlite") as reopened:
         assert len(reopened.db.execute("SELECT key FROM scores").fetchall()) == 1
+
+
+class _FolderEcho(EchoModel):
+    """EchoModel that, like a model reading a folder of files, names the ones a run left out:
+    here the ``a``..``e`` names that are not utterance ids of the run."""
+
+    name = "test-folder-echo"
+
+    def ignored_files(self, utterances):
+        used = {uid for uid, _ in utterances}
+        return [(f"{name}.wav", "unused") for name in "abcde" if name not in used]
+
+
+def test_the_result_lists_the_files_the_model_ignored_over_every_session(tmp_path):
+    utts = [noisy_utterance(uid, 0.5, seed=i) for i, uid in enumerate("abc")]
+    options = RunOptions(use_cache=False)
+    first = run_suite(_FolderEcho(), ListSuite(utts, limit=2), [LevelMetric()], tmp_path, options)
+    assert first.model_ignored_files == (
+        ("c.wav", "unused"),
+        ("d.wav", "unused"),
+        ("e.wav", "unused"),
+    )
+    resumed = run_suite(
+        _FolderEcho(), ListSuite(utts, limit=2), [LevelMetric()], tmp_path,
+        RunOptions(use_cache=False, resume=True),
+    )  # fmt: skip
+    assert resumed.model_ignored_files == first.model_ignored_files  # done ones count as used
+    shard = run_suite(
+        _FolderEcho(), ListSuite(utts), [LevelMetric()], tmp_path / "shard",
+        RunOptions(use_cache=False, shard=(0, 2)),
+    )  # fmt: skip
+    assert shard.model_ignored_files == ()  # a shard cannot tell: the others hold the rest
+    assert (
+        run_suite(
+            EchoModel(), ListSuite(utts), [LevelMetric()], tmp_path / "plain", options
+        ).model_ignored_files
+        == ()
+    )

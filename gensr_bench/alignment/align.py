@@ -165,7 +165,7 @@ def align(request: AlignRequest, progress: AlignProgress | None = None) -> Align
 
 
 def _align(request: AlignRequest, progress: AlignProgress) -> AlignResult:
-    from .candidates import CandidateModel, CandidateSuite, check_samples
+    from .candidates import CandidateModel, CandidateSuite
     from .losses import loss_for_paradigm
     from .pipeline import PairSettings
     from .trainer import AlignConfig
@@ -181,7 +181,6 @@ def _align(request: AlignRequest, progress: AlignProgress) -> AlignResult:
         request.out_dir,
     )
     config = request.config or AlignConfig(objective=request.objective, seed=request.seed)
-    check_samples(model)  # first: its reason says more than "not an AlignablePolicy"
     check_alignable(model)
     check_out_dir(out_dir, request.model_spec, request.resume)
     own_candidates = out_dir / CANDIDATES_DIR
@@ -376,9 +375,13 @@ def _training_inputs(
 
 
 def check_alignable(model: RestorationModel, alignable: Sequence[str] = ()) -> None:
-    """Refuse a model that DPO cannot train (naming ``alignable``, the models that it can)."""
+    """Refuse a model that DPO cannot train (naming ``alignable``, the models that it can),
+    first one that cannot sample distinct candidates (its own reason says most)."""
     from gensr_bench.interfaces import AlignablePolicy
 
+    from .candidates import check_samples
+
+    check_samples(model)
     if isinstance(model, AlignablePolicy):
         return
     raise ConfigError(

@@ -11,7 +11,10 @@ def test_ls_and_plugins_list_builtins(capsys):
     for name in ("dnsmos", "pesq", "stoi", "estoi", "si-sdr", "lsd", "speaker-sim"):
         assert f"\n{name} " in out
     assert main(["ls", "models"]) == 0
-    assert "wiener" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "wiener" in out and "\ncommand " in out
+    # Names no plugin registers but one resolves are listed after the table.
+    assert "\nalso: outputs:DIR (score output files made elsewhere" in out
     assert main(["ls", "suites"]) == 0
     assert "synth-dns-with-reverb-train" in capsys.readouterr().out
     for kind, names in (

@@ -112,7 +112,11 @@ def test_bad_inputs_give_none_with_errors_and_the_run_completes(tmp_path, capsys
 
 def test_unknown_names_exit_2_with_suggestions(capsys, cache_env):
     assert main(["run", "--model", "wienr", "--suite", "synth-gsr"]) == 2
-    assert "Unknown model 'wienr'. Did you mean: wiener?" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "Unknown model 'wienr'. Did you mean: wiener?" in err
+    # One more line: the other ways to name a model, contributed by the plugins serving them.
+    also = next(line for line in err.splitlines() if line.startswith("Also: "))
+    assert "outputs:DIR" in also and "command" in also and "`gensr-bench ls models`" in also
     assert main(["run", "--model", "identity", "--suite", "synth-gsr", "--metrics", "pesqq"]) == 2
     err = capsys.readouterr().err
     assert "Unknown metric 'pesqq'. Did you mean: pesq?" in err

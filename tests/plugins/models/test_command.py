@@ -208,6 +208,17 @@ def test_candidates_need_the_seed_in_the_command(script: Path) -> None:
     CandidateModel(seeded)
 
 
+def test_align_refuses_a_command_without_seed_before_any_work(tmp_path: Path, script: Path) -> None:
+    out = tmp_path / "aligned"
+    args = ["align", "--model", "command", "--model-option", f"cmd={attenuate_cmd(script)}"]
+    result = invoke_cli([*args, "--suite", "synth-gsr", "--metrics", "si-sdr", "--out", str(out)])
+    assert result.exit_code == 1
+    assert "model 'command' cannot sample candidates: its cmd takes no {seed}" in (
+        result.stdout + result.stderr
+    )
+    assert not out.exists()
+
+
 # -- the README's example, run as written (on a cheap metric) --------------------------------
 README = Path(__file__).resolve().parents[3] / "README.md"
 SCRIPT_LINE = "# attenuate.py: a stand-in for your inference script (halves every input)"
