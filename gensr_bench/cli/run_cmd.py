@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from gensr_bench.cli.app import cli
-from gensr_bench.cli.runs import RunBar, print_run
+from gensr_bench.cli.runs import RunBar, print_ignored, print_run
 from gensr_bench.cli.toolkit import (
     SEED,
     CliState,
@@ -30,6 +30,7 @@ from gensr_bench.errors import (
 
 if TYPE_CHECKING:
     from gensr_bench.interfaces import Metric, RestorationModel, Suite
+    from gensr_bench.records import RunResult
     from gensr_bench.registry import Registries
     from gensr_bench.runner import RunOptions
 
@@ -167,8 +168,10 @@ def run(
         by=by,
         device=device,
     )
-    # A suite with subsets (e.g. dns) is run and reported subset by subset.
+    # A suite with subsets (e.g. dns) is run and reported subset by subset; the files the
+    # model ignored are those no subset used, listed once after the last.
     parts = [(name, reg.suites.get(name)) for name in suite_cls.subsets] or [(suite, suite_cls)]
+    ignored_by_all: set[tuple[str, str]] | None = None
     for part_name, part_cls in parts:
         configured = read_suite_config(suite_config, [suite, part_name])
         try:
@@ -176,7 +179,18 @@ def run(
         except UnknownOptionError as exc:  # a usage error
             raise click.BadParameter(str(exc), param_hint="--suite-option") from exc
         out_dir = base_dir / part_name if suite_cls.subsets else base_dir
-        run_one(state, model, part_name, model_obj, suite_obj, metric_objs, out_dir, options)
+        result = run_one(
+            state, model, part_name, model_obj, suite_obj, metric_objs, out_dir, options,
+            show_model_ignored=not suite_cls.subsets,
+        )  # fmt: skip
+        ignored = set(result.model_ignored_files)
+        ignored_by_all = ignored if ignored_by_all is None else ignored_by_all & ignored
+    if suite_cls.subsets:
+        print_ignored(
+            f"note: over {', '.join(suite_cls.subsets)}, the model ignored",
+            sorted(ignored_by_all or ()),
+            "in its folder",
+        )
 
 
 def create_model(reg: Registries, spec: str, options: dict[str, Any]) -> RestorationModel:
@@ -210,8 +224,10 @@ def run_one(
     metric_objs: Sequence[Metric],
     out_dir: Path,
     options: RunOptions,
-) -> None:
-    """Run one suite with a progress bar, then print its table, breakdown and notes."""
+    show_model_ignored: bool = True,
+) -> RunResult:
+    """Run one suite with a progress bar, then print its table, breakdown and notes (the
+    files the model ignored too, unless ``show_model_ignored`` is false); its result."""
     from gensr_bench.runner import run_suite
 
     bar = RunBar(f"{model} on {suite}")
@@ -221,4 +237,5 @@ def run_one(
         )
     finally:
         bar.close()
-    print_run(f"{model} on {suite}", result, out_dir, suite_obj, options.by)
+    print_run(f"{model} on {suite}", result, out_dir, suite_obj, options.by, show_model_ignored)
+    return result

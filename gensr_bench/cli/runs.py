@@ -48,14 +48,21 @@ class RunBar:
 
 
 def print_run(
-    label: str, result: RunResult, out_dir: Path, suite: Suite, by: str | None = None
+    label: str,
+    result: RunResult,
+    out_dir: Path,
+    suite: Suite,
+    by: str | None = None,
+    show_model_ignored: bool = True,
 ) -> None:
-    """What a finished run prints: its table, breakdown, the files its suite ignored, notes."""
+    """What a finished run prints: its table, breakdown, the files its suite (and, with
+    ``show_model_ignored``, its model) ignored, notes."""
     click.echo(f"\n{label}: {result.n_utterances} utterances ({out_dir})")
     click.echo(render_table(summary_rows(result.summaries), ["metric", "mean", "95% CI", "scored"]))
     print_breakdown(result.breakdown, by)
     print_ignored("note: the suite ignored", suite.ignored_files())
-    print_ignored("note: the model ignored", result.model_ignored_files, "in its folder")
+    if show_model_ignored:
+        print_ignored("note: the model ignored", result.model_ignored_files, "in its folder")
     print_notes(result.notes, out_dir)
 
 

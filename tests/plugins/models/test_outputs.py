@@ -26,6 +26,7 @@ from gensr_bench.testing import (
     shell_commands,
     sine,
     tiny_utterances,
+    write_plugin_file,
 )
 from gensr_bench_plugins.models import outputs
 from gensr_bench_plugins.models.outputs import OutputsModel, outputs_class
@@ -215,6 +216,7 @@ def test_saved_oracle_audio_scores_exactly_as_oracle(tmp_path: Path) -> None:
 
 # -- the README's example, run as written (on cheap metrics) ---------------------------------
 README = Path(__file__).resolve().parents[3] / "README.md"
+TOY_PLUGINS = Path(__file__).resolve().parents[2] / "fixtures" / "toy_plugins"
 CHEAP = ["--metrics", "si-sdr,lsd", "--workers", "1", "--no-cache"]
 
 
@@ -233,3 +235,58 @@ def test_the_readme_outputs_example_runs(tmp_path: Path, monkeypatch: pytest.Mon
         run_rows(tmp_path / "runs/audio--synth-gsr"),
     )
     assert len(scored) == 5 and [row[:4] for row in scored] == [row[:4] for row in oracle]
+
+
+#: Two suites and a group that stands for both (as ``dns`` stands for its two subsets).
+GROUP_PLUGIN = """
+    from gensr_bench import Suite, hookimpl
+    from gensr_bench.testing import noisy_utterance
+
+
+    class PartA(Suite):
+        \"\"\"Two utterances, a-0 and a-1.\"\"\"
+
+        name = "part-a"
+
+        def iter_utterances(self):
+            for i in range(2):
+                yield noisy_utterance(f"{self.name[-1]}-{i}", 0.5, seed=i)
+
+        def full_size(self):
+            return 2
+
+
+    class PartB(PartA):
+        \"\"\"Two utterances, b-0 and b-1.\"\"\"
+
+        name = "part-b"
+
+
+    class Both(PartA):
+        \"\"\"part-a and part-b, reported separately.\"\"\"
+
+        name = "both-parts"
+        subsets = ("part-a", "part-b")
+
+
+    @hookimpl
+    def gensr_register_suites():
+        return [PartA, PartB, Both]
+"""
+
+
+def test_a_suite_of_subsets_lists_the_files_no_subset_used_once(tmp_path: Path) -> None:
+    plugin = write_plugin_file(tmp_path / "plugins", GROUP_PLUGIN)
+    folder = tmp_path / "outputs"
+    write_outputs(folder, ["a-0", "a-1", "b-0", "b-1", "stray"])
+    result = invoke_cli(
+        ["--plugins-dir", str(TOY_PLUGINS), "--plugins-dir", str(plugin.parent), "run",
+         "--model", f"outputs:{folder}", "--suite", "both-parts", "--metrics", "test-level",
+         "--workers", "1", "--no-cache", "--out", str(tmp_path / "run")]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert result.stdout.count("ignored") == 1
+    assert "note: over part-a, part-b, the model ignored 1 file(s) in its folder:" in result.stdout
+    assert "    stray.wav: matches no utterance" in result.stdout
+    for part in ("part-a", "part-b"):
+        assert all(row[3] == {} for row in run_rows(tmp_path / "run" / part))
