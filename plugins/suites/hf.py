@@ -315,3 +315,10 @@ def gensr_resolve_suite(name: str) -> type[Suite] | None:
     if not name.startswith(PREFIX):
         return None
     return suite_class(name)
+
+
+@hookimpl
+def gensr_suggest_names(kind: str) -> list[str]:
+    if kind != "suites":
+        return []
+    return [f"{PREFIX}<dataset id or saved folder>[:split] (a Hugging Face dataset)"]

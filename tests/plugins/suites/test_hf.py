@@ -88,8 +88,10 @@ def test_parse_name(tmp_path: Path) -> None:
 
 def test_non_hf_names_are_not_resolved(registries: Registries) -> None:
     assert hf.gensr_resolve_suite("synth-gsr") is None
-    with pytest.raises(GensrError, match="Unknown suite"):
+    with pytest.raises(GensrError, match="Unknown suite") as info:
         registries.suites.get("nothing-here")
+    assert "Also: hf:<dataset id or saved folder>[:split]" in str(info.value)
+    assert hf.gensr_suggest_names("models") == []
 
 
 def test_local_dir_resolves_to_a_suite_with_audio_rates_and_text(
