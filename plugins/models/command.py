@@ -13,7 +13,9 @@ How the command runs
     required; the output folder exists, empty), ``{sample_rate}`` and ``{seed}``; ``{{`` and
     ``}}`` are literal braces. ``shell=true`` runs ``cmd`` through ``/bin/sh -c`` instead (for
     pipes, ``&&`` or environment set-up), with every placeholder shell-quoted. The command runs
-    in the current directory, with stdin closed.
+    in the current directory, with stdin closed. Each worker process (``--workers``) runs its
+    own batches, so several commands can run at once: use ``--workers 1`` for a script that
+    needs the whole machine (a GPU, all cores).
 
 Failures (each is an error on the affected utterances; the run goes on)
     a non-zero exit: every utterance of the batch, with the tail of the command's stderr;
@@ -151,6 +153,13 @@ class CommandModel(RestorationModel):
                 "positive"
             )
         self.sample_rate = rate  # type: ignore[misc]
+        try:  # a format spec such as {seed:04d} would only fail on the first batch
+            self.arguments({name: "x" for name in PLACEHOLDERS})
+        except (ValueError, IndexError, KeyError) as exc:
+            raise ConfigError(
+                f"model 'command': cannot fill in the placeholders of cmd {cmd!r} ({exc}); "
+                "write them bare, e.g. {seed}"
+            ) from exc
 
     def arguments(self, values: Mapping[str, str]) -> list[str]:
         """The command line for one batch, placeholders filled in."""

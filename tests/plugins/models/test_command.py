@@ -86,6 +86,7 @@ def test_hook_registers_the_class_and_the_entry_point_points_here() -> None:
         ({"cmd": "x {input_dir} {output_dir}", "timeout": 0}, "must be positive"),
         ({"cmd": "x {input_dir} {output_dir}", "timeout": "soon"}, "must be numbers"),
         ({"cmd": "x {input_dir} {output_dir}", "shell": "maybe"}, "true or false"),
+        ({"cmd": "x {input_dir} {output_dir} {seed:04d}"}, "cannot fill in the placeholders"),
     ],
 )
 def test_bad_options_are_refused_before_any_work(options: dict[str, object], message: str) -> None:
