@@ -139,6 +139,25 @@ class MachineCheck:
     candidate: CpuInfo
     baseline_tolerance: float | None
     candidate_tolerance: float | None
+    #: Where each run's components ran (provenance ``device.kind``; runs made before
+    #: ``--device`` existed ran on the CPU).
+    baseline_device: str = "cpu"
+    candidate_device: str = "cpu"
+
+    @property
+    def same_device(self) -> bool:
+        return self.baseline_device == self.candidate_device
+
+    def device_note(self) -> str:
+        """A line when the runs used different devices; ``""`` when they did not."""
+        if self.same_device:
+            return ""
+        return (
+            f"baseline and candidate ran on different devices (baseline "
+            f"{self.baseline_device}, candidate {self.candidate_device}): outputs and scores "
+            "may differ between devices by more than the cross-CPU tolerance, and no "
+            "cross-device tolerance has been measured; compare runs made on one device"
+        )
 
     @property
     def same_cpu(self) -> bool | None:
@@ -213,7 +232,9 @@ class MachineCheck:
                 "baseline": self.baseline_tolerance,
                 "candidate": self.candidate_tolerance,
             },
+            "devices": {"baseline": self.baseline_device, "candidate": self.candidate_device},
             "note": self.note(),
+            "device_note": self.device_note() or None,
         }
 
 
@@ -248,15 +269,24 @@ def waveform_tolerance_of(provenance: Mapping[str, Any] | None) -> float | None:
     return float(value) if math.isfinite(value) and value >= 0 else None
 
 
+def device_of(provenance: Mapping[str, Any] | None) -> str:
+    """The device a run's provenance records (``device.kind``); ``cpu`` when it records none
+    (runs made before ``--device``, which all ran on the CPU)."""
+    kind = _get(provenance, "device", "kind")
+    return kind if isinstance(kind, str) and kind else "cpu"
+
+
 def compare_machines(
     baseline: Mapping[str, Any] | None, candidate: Mapping[str, Any] | None
 ) -> MachineCheck:
-    """Compare the CPUs two runs' provenances record (``None``: no provenance known)."""
+    """Compare the CPUs and devices two runs' provenances record (``None``: none known)."""
     return MachineCheck(
         baseline=cpu_of(baseline),
         candidate=cpu_of(candidate),
         baseline_tolerance=waveform_tolerance_of(baseline),
         candidate_tolerance=waveform_tolerance_of(candidate),
+        baseline_device=device_of(baseline),
+        candidate_device=device_of(candidate),
     )
 
 
@@ -531,6 +561,11 @@ def github_annotations(report: CheckReport) -> list[str]:
         level = "warning" if same_cpu is False else "notice"
         lines.append(
             f"::{level} title=gensr-bench check: CPU::" + _escape_annotation(report.machines.note())
+        )
+    if not report.machines.same_device:
+        lines.append(
+            "::warning title=gensr-bench check: device::"
+            + _escape_annotation(report.machines.device_note())
         )
     problems = []
     if report.regressions:

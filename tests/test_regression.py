@@ -398,3 +398,15 @@ def test_check_reports_the_cpus_in_text_json_and_github(
     assert code == PASS and "note: CPU unknown for the baseline" in out
     code, out, _ = check(capsys, old, epyc, "--format", "json")
     assert json.loads(out)["machines"]["same_cpu"] is None
+
+
+def test_compare_machines_notes_runs_made_on_different_devices() -> None:
+    cpu_run = _provenance(XEON)
+    gpu_run = {**_provenance(XEON), "device": {"kind": "cuda", "name": "NVIDIA H100"}}
+    differ = compare_machines(cpu_run, gpu_run)
+    assert (differ.baseline_device, differ.candidate_device) == ("cpu", "cuda")
+    assert not differ.same_device
+    assert "different devices (baseline cpu, candidate cuda)" in differ.device_note()
+    assert differ.to_dict()["devices"] == {"baseline": "cpu", "candidate": "cuda"}
+    same = compare_machines(cpu_run, {**cpu_run, "device": {"kind": "cpu", "name": None}})
+    assert same.same_device and same.device_note() == ""  # no device recorded: the CPU

@@ -115,6 +115,8 @@ def check(
         click.echo(f"candidate {candidate} vs baseline {baseline} (alpha {alpha}):")
         click.echo(render_table(checking.table_rows(report), checking.TABLE_HEADERS))
         click.echo(f"note: {report.machines.note()}")
+        if not report.machines.same_device:
+            click.echo(f"note: {report.machines.device_note()}")
         for line in checking.failure_lines(report):
             click.echo(line)
         if report.passed:
