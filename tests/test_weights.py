@@ -27,7 +27,7 @@ def dirs(tmp_path, monkeypatch):
 def _spec(source: Path, **kw) -> WeightFile:
     digest = hashlib.sha256(b"weights v1").hexdigest()
     return WeightFile(
-        "w.bin",
+        kw.pop("filename", "w.bin"),
         sha256=kw.pop("sha256", digest),
         url=kw.pop("url", (source / "w.bin").as_uri()),
         **kw,
@@ -57,6 +57,20 @@ def test_missing_file_is_downloaded_and_checked(dirs):
     assert path == tmp / "cache" / "weights" / "w.bin"
     assert path.read_bytes() == b"weights v1"
     assert not list(path.parent.glob("*.part"))
+
+
+def test_a_file_in_a_subfolder_is_found_and_downloaded_there(dirs, monkeypatch):
+    tmp, source = dirs
+    spec = _spec(source, filename="family/w.bin")
+    path = weights.locate(spec)
+    assert path == tmp / "cache" / "weights" / "family" / "w.bin"
+    assert path.read_bytes() == b"weights v1"
+    assert not list(path.parent.glob("*.part"))
+    mine = tmp / "mine"
+    (mine / "family").mkdir(parents=True)
+    (mine / "family" / "w.bin").write_bytes(b"weights v1")
+    weights.set_weights_dir(mine)
+    assert weights.find(spec) == mine / "family" / "w.bin"
 
 
 def test_wrong_hash_is_refused_and_not_kept(dirs):
