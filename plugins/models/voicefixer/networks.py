@@ -26,6 +26,7 @@ nothing is downloaded and nothing under ``~/.cache/voicefixer`` is read or writt
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import importlib
 import importlib.machinery
@@ -114,6 +115,20 @@ def package_modules() -> PackageModules:
         ) from exc
 
 
+@functools.cache
+def _stft_prototype() -> torch.nn.Module:
+    """The package's STFT, built once per process: its DFT matrix takes seconds to compute."""
+    return package_modules().stft.STFT(
+        n_fft=N_FFT,
+        hop_length=HOP,
+        win_length=N_FFT,
+        window="hann",
+        center=(True,),  # sic: the package passes a tuple, which torchlibrosa reads as true
+        pad_mode="reflect",
+        freeze_parameters=True,
+    )
+
+
 def build_restorer(device: str | None = None) -> torch.nn.Module:
     """The analysis module with the module names of the package's ``restorer.model.VoiceFixer``
     (``f_helper``, ``mel``, ``generator``), so that ``vf.ckpt`` keys load as they are; built as
@@ -130,15 +145,7 @@ def build_restorer(device: str | None = None) -> torch.nn.Module:
     # window="hann", freeze_parameters=True) as the package builds it, less its inverse STFT,
     # which inference never uses (and which takes seconds to build): the same ``f_helper.stft``.
     restorer.f_helper = torch.nn.Module()
-    restorer.f_helper.stft = modules.stft.STFT(
-        n_fft=N_FFT,
-        hop_length=HOP,
-        win_length=N_FFT,
-        window="hann",
-        center=(True,),  # sic: the package passes a tuple, which torchlibrosa reads as true
-        pad_mode="reflect",
-        freeze_parameters=True,
-    )
+    restorer.f_helper.stft = copy.deepcopy(_stft_prototype())
     restorer.mel = modules.mel_scale.MelScale(
         n_mels=N_MELS, sample_rate=SAMPLE_RATE, n_stft=N_FFT // 2 + 1
     )
