@@ -20,7 +20,11 @@ The package downloads both files from Zenodo into ``~/.cache/voicefixer`` the fi
 packages ``voicefixer``, ``voicefixer.restorer`` or ``voicefixer.vocoder`` are imported
 (module-level code in their ``__init__.py``). ``package_modules`` therefore imports only the
 modules that define the networks, under empty stand-ins for those three package modules, so
-nothing is downloaded and nothing under ``~/.cache/voicefixer`` is read or written.
+nothing is downloaded and nothing under ``~/.cache/voicefixer`` is read or written. The
+stand-ins stay in ``sys.modules`` for the rest of the process: ``import voicefixer`` then gives
+the empty stand-in (``voicefixer.base`` and the other modules import as usual). Importing the
+package's model module also sets ``KMP_DUPLICATE_LIB_OK=True`` in the environment, as it does
+for every user of the package.
 """
 
 from __future__ import annotations
@@ -53,8 +57,6 @@ N_MELS = 128
 SEGMENT_SAMPLES = SAMPLE_RATE * 30
 #: The STFT's reflect padding needs more samples than half a window.
 MIN_SAMPLES = N_FFT // 2 + 1
-#: The vocoder's condition at silence (the bottom of the normalised dB range).
-PAD_VALUE = -4.0
 INSTALL_HINT = (
     "install it as ./install.sh does: pip install --no-deps voicefixer==0.1.3 "
     "torchlibrosa==0.1.0 (its other listed dependencies are not needed to run it)"
