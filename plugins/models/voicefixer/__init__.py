@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -124,8 +125,11 @@ class VoiceFixer(RestorationModel):
     ``gensr-bench weights list``. Deterministic (mode 0; the seed is ignored); the output has
     the input's length.
 
+    Runs where ``--device`` places it (``cpu`` by default, ``cuda`` on a GPU).
+
     Options:
-        device: torch device to run on, ``cpu`` (default) or ``cuda`` / ``cuda:N``.
+        device: ``cpu``, ``cuda`` or ``cuda:N``; when given it wins over ``--device`` (as
+            the ``whisper`` metric's option does).
         precision: ``float64`` (default: outputs identical across x86 CPUs up to
             ``waveform_tolerance``) or ``float32`` (the package's own precision, about twice
             as fast; outputs may then differ between CPUs by more than that).
@@ -147,10 +151,13 @@ class VoiceFixer(RestorationModel):
     waveform_tolerance = 2.5e-7
     weight_files: ClassVar[tuple[WeightFile, ...]] = (RESTORER_WEIGHTS, VOCODER_WEIGHTS)
     accepted_options = ("device", "precision", "unsafe_load")
+    supports_device = True
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self.device_name = str(options.get("device", "cpu")).strip().lower()
+        self._device_name = str(options.get("device", "cpu")).strip().lower()
+        if "device" in options:
+            self._torch_device()  # a bad or absent device fails here, before a run starts
         self.precision = str(options.get("precision", "float64")).strip().lower()
         if self.precision not in PRECISIONS:
             raise ConfigError(
@@ -168,11 +175,19 @@ class VoiceFixer(RestorationModel):
         # a model whose setup fails as failed outputs and still exits 0.
         self._weight_paths()
 
+    @property
+    def device(self) -> str:
+        """The ``device`` option when given, else where the runner placed it (``--device``)."""
+        return self._device_name
+
+    @device.setter
+    def device(self, value: str) -> None:
+        if "device" not in self.options:  # an explicit option wins over --device
+            self._device_name = value
+
     def config(self) -> dict[str, Any]:
-        return {
-            **super().config(),
-            "settings": {"device": self.device_name, "precision": self.precision, "mode": 0},
-        }
+        # The device is provenance (recorded by the runner), not configuration.
+        return {**super().config(), "settings": {"precision": self.precision, "mode": 0}}
 
     # -- weights ----------------------------------------------------------------------------
     def _weight_paths(self) -> tuple[Path, Path]:
@@ -185,23 +200,17 @@ class VoiceFixer(RestorationModel):
         return restorer, vocoder
 
     def _torch_device(self) -> torch.device:
+        if not re.fullmatch(r"cpu|cuda(:\d+)?", self._device_name):
+            raise ConfigError(
+                f"voicefixer: device {self._device_name!r} is not one of cpu, cuda, cuda:N"
+            )
         import torch
 
-        try:
-            device = torch.device(self.device_name)
-        except RuntimeError as exc:
-            raise ConfigError(
-                f"voicefixer option device={self.device_name!r} is not a torch device; "
-                "expected cpu, cuda or cuda:N"
-            ) from exc
+        device = torch.device(self._device_name)
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ConfigError(
-                f"voicefixer option device={self.device_name!r}: no CUDA device is available "
-                "here; use device=cpu"
-            )
-        if device.type not in {"cpu", "cuda"}:
-            raise ConfigError(
-                f"voicefixer option device={self.device_name!r}: expected cpu, cuda or cuda:N"
+                f"voicefixer: device {self._device_name!r}, but torch sees no CUDA device here "
+                "(torch.cuda.is_available() is False); use device cpu"
             )
         return device
 

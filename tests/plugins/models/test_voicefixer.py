@@ -244,10 +244,23 @@ def test_options_are_checked(weights_dir: Path) -> None:
         vf.VoiceFixer(unsafe_load="maybe")
     with pytest.raises(UnknownOptionError, match="device"):
         vf.VoiceFixer(devcie="cpu")
-    with pytest.raises(ConfigError, match="torch device"):
-        vf.VoiceFixer(device="gpu0")._torch_device()
-    assert vf.VoiceFixer(device="CPU").config()["settings"] == {
-        "device": "cpu",
-        "precision": "float64",
-        "mode": 0,
-    }
+    with pytest.raises(ConfigError, match="not one of cpu, cuda"):
+        vf.VoiceFixer(device="gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA device"):
+            vf.VoiceFixer(device="cuda")
+    assert vf.VoiceFixer().config()["settings"] == {"precision": "float64", "mode": 0}
+
+
+def test_runs_where_it_is_placed_unless_its_device_option_says_otherwise(
+    weights_dir: Path,
+) -> None:
+    from gensr_bench.devices import place
+
+    weights.set_weights_dir(weights_dir)
+    assert vf.VoiceFixer.supports_device
+    model = vf.VoiceFixer()
+    assert model.device == "cpu"
+    assert place([model], "cuda") == {"voicefixer": "cuda"}
+    pinned = vf.VoiceFixer(device="CPU")
+    assert place([pinned], "cuda") == {"voicefixer": "cpu"}
