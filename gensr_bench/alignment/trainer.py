@@ -213,7 +213,7 @@ class DPOTrainer:
         for start in range(0, len(self.examples), size):
             idx = list(range(start, min(start + size, len(self.examples))))
             gens = [self._pair_generator(i, 0) for i in idx]
-            values = self._reference_terms([self.examples[i] for i in idx], gens)
+            values = self._reference_terms([self.examples[i] for i in idx], gens).cpu()
             terms[idx, 0], terms[idx, 1] = values[: len(idx)], values[len(idx) :]
             if progress is not None:
                 progress(idx[-1] + 1, len(self.examples))
@@ -233,6 +233,8 @@ class DPOTrainer:
         assert self.loss_fn is not None and self.beta is not None
         batch, inputs = self._paired(examples, gens)
         terms = _term(self.model, batch, inputs)
+        if ref is not None:  # precomputed terms are kept on the CPU
+            ref = ref.to(terms.device)
         if ref is None:  # the live reference sees the very same batch and draws
             assert self.reference is not None
             with torch.no_grad():

@@ -11,9 +11,11 @@ from gensr_bench.cli.app import cli
 from gensr_bench.cli.toolkit import (
     SEED,
     CliState,
+    device_option,
     parse_options,
 )
 from gensr_bench.errors import (
+    ConfigError,
     GensrError,
 )
 
@@ -32,6 +34,7 @@ from gensr_bench.errors import (
     "--train-option", multiple=True, metavar="KEY=VALUE", help="Training option, e.g. steps=500."
 )
 @click.option("--suite-option", multiple=True, metavar="KEY=VALUE", help="Option for the suite.")
+@device_option
 @click.pass_context
 def train(
     ctx: click.Context,
@@ -44,6 +47,7 @@ def train(
     max_minutes: float | None,
     train_option: tuple[str, ...],
     suite_option: tuple[str, ...],
+    device: str,
 ) -> None:
     """Train a model (--model NAME --suite SUITE --out DIR), or another component by name.
 
@@ -69,12 +73,21 @@ def train(
     reg = state.registries
     model_cls = reg.models.get(model)
     if not model_cls.trainable:
-        from gensr_bench.errors import ConfigError
-
         trainable = sorted(name for name in reg.models.names() if reg.models.get(name).trainable)
         raise ConfigError(
             f"model {model!r} cannot be trained; trainable models: {', '.join(trainable)}"
         )
+    placement: dict[str, str] = {}
+    if device != "cpu":  # the CPU needs nothing: every trainable model trains there
+        from gensr_bench.devices import resolve_device
+
+        resolved = resolve_device(device)
+        if resolved != "cpu" and not model_cls.supports_device:
+            raise ConfigError(
+                f"model {model!r} does not train on a device (it declares no "
+                "supports_device); leave --device out to train on the CPU"
+            )
+        placement = {"device": resolved} if resolved != "cpu" else {}
     suite_obj = reg.suites.create(
         suite, limit=limit, **parse_options(suite_option, "--suite-option")
     )
@@ -97,6 +110,7 @@ def train(
             options=parse_options(train_option, "--train-option"),
             command=command,
             progress=progress,
+            **placement,  # only models with supports_device get a device
         )
     finally:
         bar.close()

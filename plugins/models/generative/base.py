@@ -312,8 +312,10 @@ class GenerativeModel(RestorationModel, AlignablePolicy):
         options: Mapping[str, Any] | None = None,
         command: str = "",
         progress: Callable[[int, int, float], None] | None = None,
+        device: str = "cpu",
     ) -> dict[str, Any]:
-        """Train a new network on crops of ``suite`` (see ``train_defaults`` for the recipe).
+        """Train a new network on crops of ``suite`` (see ``train_defaults`` for the recipe)
+        on ``device`` (``cpu`` or ``cuda``; the features are computed on the CPU).
 
         Options: every key of ``train_defaults`` (``steps``, ``batch_size``, ``crop_s``, ``lr``,
         ``warmup``, ``log_every``, ``checkpoint_every``), the network sizes ``net_options``,
@@ -351,8 +353,10 @@ class GenerativeModel(RestorationModel, AlignablePolicy):
             "suite_fingerprint": suite.fingerprint(),
             "code": git_commit(),
             "seed": seed,
+            "device": device,
             **({"init": warm} if warm else {}),
         }
+        net.to(device)
         return train_net(
             net,
             cls.name,
@@ -408,13 +412,9 @@ class GenerativeModel(RestorationModel, AlignablePolicy):
 
     # -- alignment ----------------------------------------------------------------------------
     def trainable_module(self) -> nn.Module:
-        """The network DPO updates (loaded on first use). Training runs on the CPU: a network
-        placed on another device for sampling (``--device``) comes back to the CPU here."""
+        """The network DPO updates (loaded on first use, on the model's ``--device``)."""
         self.setup()
         assert self.net is not None
-        if self.device != "cpu":
-            self.net.to("cpu")
-            self.device = "cpu"
         return self.net
 
     def supervised_loss(self, batch: FrameBatch, generator: torch.Generator) -> torch.Tensor:

@@ -41,18 +41,23 @@ def frame_batch(
     pairs: list[tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]]],
     tokenizer: SpectralTokenizer,
 ) -> FrameBatch:
-    """A padded batch from (degraded, clean) waveform pairs; both share the degraded gain."""
+    """A padded batch from (degraded, clean) waveform pairs; both share the degraded gain.
+
+    The features are computed on the CPU; the batch is made where the tokenizer is (its
+    network's device)."""
+    device = tokenizer.mean.device
     conds, targets = [], []
     for degraded, clean in pairs:
         prepared = ft.prepare(degraded)
         clean_wave = torch.from_numpy(np.asarray(clean, dtype=np.float32) * prepared.gain)
-        conds.append(tokenizer.normalise(prepared.logmag))
-        targets.append(tokenizer.normalise(ft.log_magnitude(ft.stft(clean_wave))))
+        conds.append(tokenizer.normalise(prepared.logmag.to(device)))
+        clean_logmag = ft.log_magnitude(ft.stft(clean_wave))
+        targets.append(tokenizer.normalise(clean_logmag.to(device)))
     length = max(len(c) for c in conds)
     bins = tokenizer.n_bins
-    cond = torch.zeros(len(pairs), length, bins)
-    target = torch.zeros(len(pairs), length, bins)
-    valid = torch.zeros(len(pairs), length, dtype=torch.bool)
+    cond = torch.zeros(len(pairs), length, bins, device=device)
+    target = torch.zeros(len(pairs), length, bins, device=device)
+    valid = torch.zeros(len(pairs), length, dtype=torch.bool, device=device)
     for i, (c, t) in enumerate(zip(conds, targets, strict=True)):
         n = min(len(c), len(t))
         cond[i, :n], target[i, :n], valid[i, :n] = c[:n], t[:n], True

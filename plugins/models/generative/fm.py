@@ -87,11 +87,12 @@ class FMNet(FrameNet):
         return (x1_hat - x_t) / (1 - t.clamp(max=T_MAX))[:, None, None]
 
     def training_loss(self, batch: FrameBatch, generator: torch.Generator) -> torch.Tensor:
-        b = len(batch)
-        t = torch.rand(b, generator=generator)
-        noise = torch.randn(batch.cond.shape, generator=generator)
+        b, device = len(batch), batch.cond.device
+        # Drawn on the CPU (the same draws on every device), used where the batch is.
+        t = torch.rand(b, generator=generator).to(device)
+        noise = torch.randn(batch.cond.shape, generator=generator).to(device)
         x_t, _ = self.path(batch, t, noise)
-        use = torch.rand(b, generator=generator) >= self.cond_drop
+        use = (torch.rand(b, generator=generator) >= self.cond_drop).to(device)
         x1_hat = self.predict_clean(x_t, t, batch.cond, batch.valid, use)
         err = (x1_hat - batch.target).square().mean(-1)
         return err[batch.valid].mean()
@@ -167,7 +168,8 @@ class FMSmall(GenerativeModel):
             for j in (i, i + pairs):
                 t[j] = t_i
                 noise[j, : lengths[i]] = drawn
-        return t, noise
+        device = batch.cond.device  # drawn on the CPU, used where the batch is
+        return t.to(device), noise.to(device)
 
     def velocity_error(
         self, batch: FrameBatch, t: torch.Tensor, noise: torch.Tensor

@@ -55,12 +55,13 @@ class MGMNet(FrameNet):
         return self.head(h).view(b, t, self.tokenizer.n_bins, self.tokenizer.levels)
 
     def random_mask(self, shape: torch.Size, generator: torch.Generator) -> torch.Tensor:
+        """A training mask drawn on the CPU (the same draws on every device)."""
         ratio = torch.cos(math.pi / 2 * torch.rand(shape[0], generator=generator))
         return torch.rand(shape, generator=generator) < ratio[:, None, None]
 
     def training_loss(self, batch: FrameBatch, generator: torch.Generator) -> torch.Tensor:
         tokens = self.tokenizer.encode(batch.target)
-        masked = self.random_mask(tokens.shape, generator)
+        masked = self.random_mask(tokens.shape, generator).to(tokens.device)
         logits = self(batch.cond, tokens, masked, batch.valid)
         loss = F.cross_entropy(logits.permute(0, 3, 1, 2), tokens, reduction="none")
         weight = (masked & batch.valid[..., None]).float()
@@ -156,7 +157,7 @@ class MGMSmall(GenerativeModel):
                 if n and not bool(drawn.any()):
                     drawn.view(-1)[0] = True
                 mask[j, :n] = drawn
-        return (mask,)
+        return (mask.to(batch.cond.device),)  # drawn on the CPU, used where the batch is
 
     def sequence_logprob(self, batch: FrameBatch, masked: torch.Tensor) -> torch.Tensor:
         """Summed log-probability ``[B]`` of the output's tokens at the ``masked [B, T, bins]``

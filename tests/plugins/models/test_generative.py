@@ -1133,14 +1133,24 @@ def test_sampling_keeps_every_tensor_on_the_conditions_device(
     assert frames.device.type == "meta" and tuple(frames.shape) == (1, 7, net.tokenizer.n_bins)
 
 
-def test_a_model_placed_for_sampling_trains_on_the_cpu(tmp_path: Path) -> None:
-    from gensr_bench.devices import place
+def test_training_batches_are_made_where_the_tokenizer_is() -> None:
+    """``frame_batch`` (training, DPO's policy batches) follows its network's device: on
+    torch's ``meta`` device a CPU tensor mixed in would raise."""
+    tokenizer = tiny_spectral_tokenizer()
+    wave = voiced_signal(0.3).samples
+    cpu = frame_batch([(wave, wave)], tokenizer)
+    meta = frame_batch([(wave, wave)], copy.deepcopy(tokenizer).to("meta"))
+    for name in ("cond", "target", "valid"):
+        assert getattr(meta, name).device.type == "meta"
+        assert getattr(meta, name).shape == getattr(cpu, name).shape
+    assert cpu.cond.device.type == "cpu"
 
-    folder = tiny_generative_checkpoint(tmp_path, "ar-small", tiny_spectral_tokenizer())
-    model = ARSmall(checkpoint=str(folder))
-    assert place([model], "cpu") == {"ar-small": "cpu"} and ARSmall.supports_device
-    model.setup()
-    model.device = "cuda"  # as if placed on a GPU for sampling; training brings it back
-    module = model.trainable_module()
-    assert model.device == "cpu"
-    assert {p.device.type for p in module.parameters()} == {"cpu"}
+
+def test_train_refuses_a_device_it_cannot_use(tmp_path: Path) -> None:
+    from gensr_bench import devices
+
+    if devices.cuda_available():  # pragma: no cover - a GPU machine
+        pytest.skip("this machine has a GPU: --device cuda would train there")
+    args = ["train", "--model", "ar-small", "--suite", "synth-gsr-train"]
+    code = main([*args, "--out", str(tmp_path), "--device", "cuda"])
+    assert code == 1 and not any(tmp_path.iterdir())
