@@ -1,0 +1,146 @@
+"""AnyEnhance: parity with Amphion's reference on tiny random configurations, and the plugin.
+
+The fixture (tests/fixtures/anyenhance, made by benchmarks/anyenhance/make_fixture.py from
+Amphion commit 3275ad9) holds the reference's outputs for three configurations: token critic v2
+with self-conditioning and sinusoidal positions; critic v1 with rotary positions and
+classifier-free guidance (cond_scale 2, a DataParallel ``module.`` checkpoint); no critic.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gensr_bench.errors import ConfigError, GensrError, UnknownOptionError
+from gensr_bench.interfaces import item_seed
+from gensr_bench.records import Audio, Utterance
+from gensr_bench_plugins.models.anyenhance import AnyEnhance
+from gensr_bench_plugins.models.anyenhance.checkpoint import load_folder
+from gensr_bench_plugins.models.anyenhance.codec import load_codec
+from gensr_bench_plugins.models.anyenhance.layout import (
+    CODEC_FILE,
+    CONFIG_FILE,
+    HUB_ID,
+    MODEL_FILE,
+    CheckpointError,
+)
+from gensr_bench_plugins.models.anyenhance.sampling import enhance
+from gensr_bench_plugins.models.anyenhance.settings import DecodeSettings
+
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "anyenhance"
+CASES = ("critic_v2", "critic_v1_rotary_cfg", "no_critic")
+
+
+@pytest.fixture(scope="module")
+def expected() -> dict:
+    return torch.load(FIXTURE / "expected.pt", weights_only=True)
+
+
+def published_layout(root: Path, case: str) -> Path:
+    """A weights folder laid out as the hub's ``amphion/anyenhance``, holding the tiny model."""
+    folder = root / "anyenhance"
+    for source, target in (
+        (FIXTURE / case / "config.json", folder / CONFIG_FILE),
+        (FIXTURE / case / "model.pt", folder / MODEL_FILE),
+        (FIXTURE / "dac" / "weights.pth", folder / CODEC_FILE),
+    ):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    return folder
+
+
+def test_the_codec_matches_the_reference_dac(expected: dict) -> None:
+    codec = load_codec(FIXTURE / "dac" / "weights.pth")
+    ref = expected["dac"]
+    with torch.no_grad():
+        assert torch.equal(codec.encode(ref["input"]), ref["codes"])
+        decoded = codec.decode(ref["codes"])
+    assert decoded.shape == ref["decoded"].shape
+    assert torch.allclose(decoded, ref["decoded"], atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_tokens_and_waveforms_match_the_reference(case: str, expected: dict) -> None:
+    loaded = load_folder(FIXTURE, f"{case}/config.json", f"{case}/model.pt")
+    assert loaded.ignored_keys == []
+    spec = expected["cases"][case]
+    settings = DecodeSettings(timesteps=spec["timesteps"], cond_scale=spec["cond_scale"])
+    for key, signal in expected["inputs"].items():
+        windows: list[torch.Tensor] = []
+        generator = torch.Generator().manual_seed(spec["seed"])
+        out = enhance(loaded.net, loaded.codec, signal[None], settings, generator, windows=windows)
+        ref = spec["results"][key]
+        assert torch.equal(torch.stack(windows), ref["tokens"]), f"{case}/{key}: tokens differ"
+        assert out.shape == (1, signal.shape[-1])
+        assert torch.allclose(out[0], ref["audio"], atol=1e-4, rtol=0), f"{case}/{key}"
+
+
+def test_the_plugin_restores_from_the_published_folder_layout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, expected: dict
+) -> None:
+    published_layout(tmp_path, "critic_v2")
+    monkeypatch.setenv("GENSR_BENCH_WEIGHTS_DIR", str(tmp_path))
+    model = AnyEnhance(timesteps=4)
+    signal = expected["inputs"]["long"].numpy()
+    utt = Utterance(id="u1", degraded=Audio(signal, 44100))
+    first = model.restore([utt], seed=3)[0]
+    again = AnyEnhance(timesteps=4).restore([utt], seed=3)[0]
+    assert first.audio.sample_rate == 44100 and first.audio.samples.shape == signal.shape
+    np.testing.assert_array_equal(first.audio.samples, again.audio.samples)
+    direct = model.restore_samples(signal, item_seed(3, "u1"))
+    np.testing.assert_array_equal(first.audio.samples, direct)
+    assert model.checkpoint_hash() is not None and len(model.checkpoint_hash() or "") == 64
+    other = model.restore([utt], seed=4)[0]
+    assert not np.array_equal(first.audio.samples, other.audio.samples)
+
+
+def test_candidates_draw_their_own_settings(tmp_path: Path) -> None:
+    folder = published_layout(tmp_path, "no_critic")
+    model = AnyEnhance(checkpoint=str(folder))
+    utt = Utterance(id="u2", degraded=Audio(np.zeros(3000, dtype=np.float32), 44100))
+    [candidates] = model.sample([utt], n=2, seed=0, sampling={"timesteps": [2, 5]})
+    assert len(candidates) == 2
+    for candidate in candidates:
+        assert 2 <= candidate.meta["sampling"]["timesteps"] <= 5
+        assert candidate.audio.samples.shape == (3000,)
+
+
+def test_missing_weights_name_the_files_the_hub_id_and_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GENSR_BENCH_WEIGHTS_DIR", str(tmp_path))
+    monkeypatch.setattr("gensr_bench.weights.search_dirs", lambda: [tmp_path])
+    monkeypatch.setattr(
+        "gensr_bench_plugins.models.anyenhance.model.search_dirs", lambda: [tmp_path]
+    )
+    with pytest.raises(CheckpointError) as error:
+        AnyEnhance().setup()
+    message = str(error.value)
+    for needed in (CONFIG_FILE, MODEL_FILE, CODEC_FILE, HUB_ID, "huggingface-cli download"):
+        assert needed in message
+    assert isinstance(error.value, GensrError)  # the CLI turns it into exit status 1
+
+
+def test_an_incomplete_folder_or_a_mismatched_checkpoint_is_refused(tmp_path: Path) -> None:
+    folder = published_layout(tmp_path, "critic_v2")
+    (folder / CODEC_FILE).unlink()
+    with pytest.raises(CheckpointError, match="lacks"):
+        load_folder(folder)
+    published_layout(tmp_path, "critic_v2")
+    state = torch.load(folder / MODEL_FILE, weights_only=True)
+    del state["task_emb.weight"]
+    torch.save(state, folder / MODEL_FILE)
+    with pytest.raises(CheckpointError, match="task_emb.weight"):
+        load_folder(folder)
+
+
+def test_options_are_checked() -> None:
+    with pytest.raises(UnknownOptionError):
+        AnyEnhance(timestep=3)
+    with pytest.raises(ConfigError, match="extraction"):
+        AnyEnhance(task="extraction")
+    assert AnyEnhance(token_critic="false").settings.use_token_critic is False
