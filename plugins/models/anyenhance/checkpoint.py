@@ -68,6 +68,20 @@ def network_state(raw: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], list
     return state, ignored
 
 
+def _semantic(folder: Path, given: str | Path | None, config: Path) -> Any:
+    from .semantic import SEMANTIC_FOLDER, SEMANTIC_HUB_ID, load_semantic
+
+    source = given if given is not None else folder / SEMANTIC_FOLDER
+    if given is None and not Path(source).is_dir():
+        raise CheckpointError(
+            f"{config} asks for the noisy-audio semantic embedding (use_noisy_audio_embed), "
+            f"which needs w2v-BERT 2.0: no folder {source}. Get it where the hub is reachable "
+            f"with `huggingface-cli download {SEMANTIC_HUB_ID} --local-dir {source}`, or pass "
+            "--model-option semantic_model=<folder>."
+        )
+    return load_semantic(source)
+
+
 def file_sha256(paths: list[Path]) -> str:
     digest = hashlib.sha256()
     for path in paths:
@@ -82,8 +96,13 @@ def load_folder(
     config_file: str = CONFIG_FILE,
     model_file: str = MODEL_FILE,
     codec_file: str = CODEC_FILE,
+    semantic_model: str | Path | None = None,
 ) -> LoadedAnyEnhance:
-    """Build the network and codec from a weights folder; every tensor of the network must load."""
+    """Build the network and codec from a weights folder; every tensor of the network must load.
+
+    A configuration with ``use_noisy_audio_embed`` also needs w2v-BERT 2.0: ``semantic_model``
+    (a folder written by ``save_pretrained``, or a hub id), by default ``<folder>/w2v-bert-2.0``.
+    """
     paths = [folder / config_file, folder / model_file, folder / codec_file]
     absent = [str(p) for p in paths if not p.is_file()]
     if absent:
@@ -104,6 +123,8 @@ def load_folder(
             f"(first: {', '.join(sorted(missing)[:5])})"
         )
     net.eval().requires_grad_(False)
+    if cfg.audio_encoder.use_noisy_audio_embed:
+        net.audio_encoder.semantic = _semantic(folder, semantic_model, paths[0])
     codec = load_codec(paths[2])
     if codec.hop_length * cfg.window_tokens != cfg.audio_encoder.hop_length * cfg.window_tokens:
         raise CheckpointError(

@@ -38,8 +38,10 @@ class AnyEnhance(RestorationModel):
     Reads its weights from ``<weights>/anyenhance/`` (the hub folder ``amphion/anyenhance``) or
     the folder of option ``checkpoint``. Options: ``timesteps`` (20), ``cond_scale`` (1),
     ``temperature`` (1.0), ``topk_filter_thres`` (0.9), ``token_critic`` (true: use the
-    checkpoint's critic when it has one), ``task`` (enhancement). Audio is processed in windows
-    of ``512 x (seq_len + prompt_len)`` samples cross-faded over 1024 samples.
+    checkpoint's critic when it has one), ``task`` (enhancement), ``semantic_model`` (w2v-BERT
+    2.0, for a configuration with ``use_noisy_audio_embed`` as the published one; default
+    ``<folder>/w2v-bert-2.0``). Audio is processed in windows of ``512 x (seq_len +
+    prompt_len)`` samples cross-faded over 1024 samples.
     """
 
     name = "anyenhance"
@@ -60,6 +62,7 @@ class AnyEnhance(RestorationModel):
         "topk_filter_thres",
         "token_critic",
         "task",
+        "semantic_model",
     )
     #: Candidate settings for ``sample`` (the paper's sampling variation for MGM): a
     #: ``[low, high]`` range is drawn per candidate.
@@ -102,7 +105,9 @@ class AnyEnhance(RestorationModel):
         if self.loaded is None:
             from .checkpoint import load_folder
 
-            self.loaded = load_folder(self.weights_folder())
+            self.loaded = load_folder(
+                self.weights_folder(), semantic_model=self.options.get("semantic_model")
+            )
 
     def checkpoint_hash(self) -> str | None:
         return self.loaded.sha256 if self.loaded is not None else None

@@ -20,7 +20,7 @@ the published checkpoint (``epoch-1-step-300000-loss-4.3083/model.pt``) so it lo
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -325,6 +325,9 @@ class AudioEncoder(nn.Module):
             )
             for _ in range(cfg.num_transformer_paths)
         )
+        #: ``use_noisy_audio_embed``: ``semantic(audio [B, 1, T], seq_len, dim)``, the
+        #: w2v-BERT condition (semantic.SemanticEmbedder), attached by the loader.
+        self.semantic: Callable[[torch.Tensor, int, int], torch.Tensor] | None = None
 
     def forward(self, audio: torch.Tensor, task_embeds: torch.Tensor | None) -> list[torch.Tensor]:
         """``audio [B, 1, T]`` -> one ``[B, T / hop, dim]`` embedding per path."""
@@ -345,7 +348,12 @@ class AudioEncoder(nn.Module):
             h = h + task_embeds
         if self.freqs is None:
             h = self.pos_emb(h)
-        return [path(h, self.freqs) for path in self.transformer_paths]
+        embeddings = [path(h, self.freqs) for path in self.transformer_paths]
+        if self.cfg.use_noisy_audio_embed:
+            if self.semantic is None:
+                raise RuntimeError("use_noisy_audio_embed needs the semantic model attached")
+            embeddings.append(self.semantic(x[:, None], self.cfg.seq_len, self.cfg.dim))
+        return embeddings
 
 
 @dataclass(frozen=True)
