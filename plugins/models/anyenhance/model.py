@@ -85,19 +85,27 @@ class AnyEnhance(RestorationModel):
             use_token_critic=_flag(options.get("token_critic", True)),
         )
         self.loaded: LoadedAnyEnhance | None = None
+        # Missing weights are a usage error, found before a run starts (the CLI exits 1 with
+        # the message); a failure in ``setup`` would only mark every output as failed.
+        self.folder = self.weights_folder()
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "settings": asdict(self.settings), "task": self.task}
 
     # -- weights -----------------------------------------------------------------------------
     def weights_folder(self) -> Path:
-        """The folder of option ``checkpoint``, else the first ``<weights>/anyenhance`` found."""
+        """The folder of option ``checkpoint``, else the first ``<weights>/anyenhance`` found;
+        raises CheckpointError naming the files, the hub id and the fix when files are missing."""
         given = self.options.get("checkpoint")
-        if given:
-            return Path(given)
-        searched = [directory / FOLDER for directory in search_dirs()]
+        searched = [Path(given)] if given else [directory / FOLDER for directory in search_dirs()]
         for folder in searched:
             if (folder / CONFIG_FILE).is_file():
+                absent = [f for f in (MODEL_FILE, CODEC_FILE) if not (folder / f).is_file()]
+                if absent:
+                    raise CheckpointError(
+                        f"the AnyEnhance weights folder {folder} lacks {', '.join(absent)}; "
+                        + missing_files_message(folder, [folder])
+                    )
                 return folder
         raise CheckpointError(missing_files_message(None, searched))
 
@@ -106,7 +114,7 @@ class AnyEnhance(RestorationModel):
             from .checkpoint import load_folder
 
             self.loaded = load_folder(
-                self.weights_folder(), semantic_model=self.options.get("semantic_model")
+                self.folder, semantic_model=self.options.get("semantic_model")
             )
 
     def checkpoint_hash(self) -> str | None:

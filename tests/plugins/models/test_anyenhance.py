@@ -139,7 +139,7 @@ def test_missing_weights_name_the_files_the_hub_id_and_the_fix(
         "gensr_bench_plugins.models.anyenhance.model.search_dirs", lambda: [tmp_path]
     )
     with pytest.raises(CheckpointError) as error:
-        AnyEnhance().setup()
+        AnyEnhance()
     message = str(error.value)
     for needed in (CONFIG_FILE, MODEL_FILE, CODEC_FILE, HUB_ID, "huggingface-cli download"):
         assert needed in message
@@ -169,9 +169,32 @@ def test_an_incomplete_folder_or_a_mismatched_checkpoint_is_refused(tmp_path: Pa
         load_folder(folder)
 
 
-def test_options_are_checked() -> None:
+def test_a_folder_without_the_network_or_codec_is_refused_at_once(tmp_path: Path) -> None:
+    folder = published_layout(tmp_path, "no_critic")
+    (folder / MODEL_FILE).unlink()
+    with pytest.raises(CheckpointError, match="lacks") as error:
+        AnyEnhance(checkpoint=str(folder))
+    assert HUB_ID in str(error.value)
+
+
+def test_options_are_checked(tmp_path: Path) -> None:
+    folder = str(published_layout(tmp_path, "no_critic"))
     with pytest.raises(UnknownOptionError):
-        AnyEnhance(timestep=3)
+        AnyEnhance(checkpoint=folder, timestep=3)
     with pytest.raises(ConfigError, match="extraction"):
-        AnyEnhance(task="extraction")
-    assert AnyEnhance(token_critic="false").settings.use_token_critic is False
+        AnyEnhance(checkpoint=folder, task="extraction")
+    settings = AnyEnhance(checkpoint=folder, token_critic="false").settings
+    assert settings.use_token_critic is False
+
+
+def test_the_cli_exits_1_when_the_weights_are_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gensr_bench.cli import main
+
+    monkeypatch.setenv("GENSR_BENCH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("GENSR_BENCH_WEIGHTS_DIR", str(tmp_path / "weights"))
+    args = ["run", "--model", "anyenhance", "--suite", "synth-gsr", "--limit", "1"]
+    assert main([*args, "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert HUB_ID in err and MODEL_FILE in err and "huggingface-cli download" in err
