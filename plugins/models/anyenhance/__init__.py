@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from gensr_bench import RestorationModel, hookimpl
 
-from .model import AnyEnhance
+from .model import AnyEnhance, AnyEnhanceDPO
 
-__all__ = ["AnyEnhance"]
+__all__ = ["AnyEnhance", "AnyEnhanceDPO"]
 
 
 @hookimpl
 def gensr_register_models() -> list[type[RestorationModel]]:
-    return [AnyEnhance]
+    return [AnyEnhance, AnyEnhanceDPO]

@@ -55,6 +55,13 @@ class LoadedAnyEnhance:
     sha256: str
     ignored_keys: list[str] = field(default_factory=list)
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> LoadedAnyEnhance:
+        # the DPO reference is a deep copy of the model: copy the network, share the frozen
+        # codec and w2v-BERT
+        from .policy import share_frozen
+
+        return share_frozen(self, memo)
+
 
 def network_state(raw: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], list[str]]:
     """The network's tensors (``module.`` prefix removed) and the keys left out."""

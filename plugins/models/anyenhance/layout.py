@@ -21,13 +21,25 @@ class CheckpointError(GensrError):
     """AnyEnhance's weights folder is missing, incomplete or does not match its config."""
 
 
-def missing_files_message(folder: Path | None, searched: list[Path]) -> str:
+def missing_files_message(
+    folder: Path | None, searched: list[Path], name: str = "anyenhance"
+) -> str:
+    """What is missing, where it was looked for, and how to get it (``name``: the model)."""
     places = ", ".join(str(p) for p in searched) or "(no folder)"
+    expected = f"Expected files: {CONFIG_FILE}, {MODEL_FILE} and {CODEC_FILE}"
+    if name == "anyenhance":
+        how = (
+            f"{expected}, from the Hugging Face hub repository {HUB_ID!r}. Get them where "
+            f"the hub is reachable with `huggingface-cli download {HUB_ID} --local-dir "
+            "<weights>/anyenhance`, copy that folder here,"
+        )
+    else:
+        how = (
+            f"{expected}, as `gensr-bench align --model anyenhance ... --out DIR` writes them "
+            f"(the base model's weights come from {HUB_ID!r}). Copy DIR to <weights>/{name},"
+        )
     return (
-        f"AnyEnhance weights not found (looked for an 'anyenhance' folder in: {places}). "
-        f"Expected files: {CONFIG_FILE}, {MODEL_FILE} and {CODEC_FILE}, from the Hugging Face "
-        f"hub repository {HUB_ID!r}. Get them where the hub is reachable with "
-        f"`huggingface-cli download {HUB_ID} --local-dir <weights>/anyenhance`, copy that "
-        "folder here, and point GENSR_BENCH_WEIGHTS_DIR (or --weights-dir) at <weights>, or "
-        "pass --model-option checkpoint=<folder>."
+        f"{name} weights not found (looked for a {name!r} folder in: {places}). {how} and "
+        "point GENSR_BENCH_WEIGHTS_DIR (or --weights-dir) at <weights>, or pass "
+        "--model-option checkpoint=<folder>."
     )

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from gensr_bench import RestorationModel
+from gensr_bench import AlignablePolicy, RestorationModel
 from gensr_bench.errors import ConfigError
 from gensr_bench.interfaces import item_seed
 from gensr_bench.records import Audio, Restoration, Utterance
@@ -26,13 +26,22 @@ from .layout import (
 from .settings import TASKS, DecodeSettings
 
 if TYPE_CHECKING:
-    from .checkpoint import LoadedAnyEnhance
+    import torch
 
-FOLDER = "anyenhance"
+    from .checkpoint import LoadedAnyEnhance
+    from .policy import WindowBatch
+
 _NOTE = f"AnyEnhance ({HUB_ID} on the Hugging Face hub); supply it yourself"
 
 
-class AnyEnhance(RestorationModel):
+def _weight_files(folder: str, note: str) -> tuple[WeightFile, ...]:
+    return tuple(
+        WeightFile(f"{folder}/{file}", license="see the model card", description=note)
+        for file in (CONFIG_FILE, MODEL_FILE, CODEC_FILE)
+    )
+
+
+class AnyEnhance(RestorationModel, AlignablePolicy):
     """AnyEnhance (Amphion): masked generative restoration over 44.1 kHz DAC tokens.
 
     Reads its weights from ``<weights>/anyenhance/`` (the hub folder ``amphion/anyenhance``) or
@@ -50,10 +59,7 @@ class AnyEnhance(RestorationModel):
     #: NOT MEASURED across CPUs yet (see benchmarks/anyenhance/STATUS.md): float32 throughout; a
     #: flipped token between CPUs would move samples far more than this.
     waveform_tolerance = 1e-5
-    weight_files: ClassVar[tuple[WeightFile, ...]] = tuple(
-        WeightFile(f"{FOLDER}/{file}", license="see the model card", description=_NOTE)
-        for file in (CONFIG_FILE, MODEL_FILE, CODEC_FILE)
-    )
+    weight_files: ClassVar[tuple[WeightFile, ...]] = _weight_files("anyenhance", _NOTE)
     accepted_options = (
         "checkpoint",
         "timesteps",
@@ -85,6 +91,7 @@ class AnyEnhance(RestorationModel):
             use_token_critic=_flag(options.get("token_critic", True)),
         )
         self.loaded: LoadedAnyEnhance | None = None
+        self._trainable = False
         # Missing weights are a usage error, found before a run starts (the CLI exits 1 with
         # the message); a failure in ``setup`` would only mark every output as failed.
         self.folder = self.weights_folder()
@@ -97,17 +104,19 @@ class AnyEnhance(RestorationModel):
         """The folder of option ``checkpoint``, else the first ``<weights>/anyenhance`` found;
         raises CheckpointError naming the files, the hub id and the fix when files are missing."""
         given = self.options.get("checkpoint")
-        searched = [Path(given)] if given else [directory / FOLDER for directory in search_dirs()]
+        searched = (
+            [Path(given)] if given else [directory / self.name for directory in search_dirs()]
+        )
         for folder in searched:
             if (folder / CONFIG_FILE).is_file():
                 absent = [f for f in (MODEL_FILE, CODEC_FILE) if not (folder / f).is_file()]
                 if absent:
                     raise CheckpointError(
                         f"the AnyEnhance weights folder {folder} lacks {', '.join(absent)}; "
-                        + missing_files_message(folder, [folder])
+                        + missing_files_message(folder, [folder], self.name)
                     )
                 return folder
-        raise CheckpointError(missing_files_message(None, searched))
+        raise CheckpointError(missing_files_message(None, searched, self.name))
 
     def setup(self) -> None:
         if self.loaded is None:
@@ -119,6 +128,61 @@ class AnyEnhance(RestorationModel):
 
     def checkpoint_hash(self) -> str | None:
         return self.loaded.sha256 if self.loaded is not None else None
+
+    # -- alignment (policy.py) ---------------------------------------------------------------
+    def _loaded(self) -> LoadedAnyEnhance:
+        self.setup()
+        assert self.loaded is not None
+        return self.loaded
+
+    def trainable_module(self) -> torch.nn.Module:
+        """The network DPO updates; the codec and w2v-BERT stay frozen, outside it.
+
+        Loading freezes it for inference; the first call makes its parameters trainable (a
+        caller may freeze them again, as the DPO trainer does for its reference copy).
+        """
+        net = self._loaded().net
+        if not self._trainable:
+            net.requires_grad_(True)
+            self._trainable = True
+        return net
+
+    def policy_batch(self, degraded: Sequence[Audio], outputs: Sequence[Audio]) -> WindowBatch:
+        """Whole windows of each (degraded input, output) pair and the output's codes."""
+        from .policy import window_batch
+
+        return window_batch(self._loaded(), degraded, outputs)
+
+    def alignment_inputs(
+        self, batch: WindowBatch, generators: Sequence[torch.Generator]
+    ) -> tuple[torch.Tensor]:
+        """``(mask,)``: a training-schedule mask per window of each pair element."""
+        from .policy import alignment_masks
+
+        return (alignment_masks(batch, generators),)
+
+    def sequence_logprob(self, batch: WindowBatch, positions: torch.Tensor) -> torch.Tensor:
+        """Summed log-probability ``[B]`` of each output's codes at the masked ``positions``."""
+        from .policy import sequence_logprob
+
+        return sequence_logprob(self._loaded().net, batch, positions)
+
+    def supervised_loss(self, batch: WindowBatch, generator: torch.Generator) -> torch.Tensor:
+        from .policy import supervised_loss
+
+        return supervised_loss(self._loaded().net, batch, generator)
+
+    def save_trainable(self, directory: Path, manifest: Mapping[str, Any]) -> Path:
+        """The published folder layout with the current network and ``manifest.json``, which
+        ``--model DIR`` and option ``checkpoint`` restore from."""
+        from .policy import save_folder
+
+        record = {
+            **dict(manifest),
+            "model": self.name,
+            "base_checkpoint_sha256": self.checkpoint_hash(),
+        }
+        return save_folder(self._loaded(), self.folder, Path(directory), record)
 
     # -- restoration -------------------------------------------------------------------------
     def restore_samples(
@@ -196,6 +260,20 @@ class AnyEnhance(RestorationModel):
         return out
 
 
+class AnyEnhanceDPO(AnyEnhance):
+    """AnyEnhance after multi-metric DPO on its own candidates (weights: `gensr-bench align`).
+
+    Reads ``<weights>/anyenhance-dpo/``, the folder ``gensr-bench align --model anyenhance``
+    writes (the published layout plus ``manifest.json``), or option ``checkpoint``. No aligned
+    weights ship: the base model's are not redistributable here. Options as ``anyenhance``.
+    """
+
+    name = "anyenhance-dpo"
+    weight_files: ClassVar[tuple[WeightFile, ...]] = _weight_files(
+        "anyenhance-dpo", "AnyEnhance aligned by `gensr-bench align`; supply it yourself"
+    )
+
+
 def _flag(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() not in ("0", "false", "no", "off")
@@ -217,4 +295,4 @@ def _draw(rng: Any, sampling: Mapping[str, Any]) -> dict[str, Any]:
     return drawn
 
 
-__all__ = ["TASKS", "AnyEnhance"]
+__all__ = ["TASKS", "AnyEnhance", "AnyEnhanceDPO"]
