@@ -92,6 +92,7 @@ class AnyEnhance(RestorationModel, AlignablePolicy):
         )
         self.loaded: LoadedAnyEnhance | None = None
         self._trainable = False
+        self._sha256: str | None = None
         # Missing weights are a usage error, found before a run starts (the CLI exits 1 with
         # the message); a failure in ``setup`` would only mark every output as failed.
         self.folder = self.weights_folder()
@@ -127,7 +128,15 @@ class AnyEnhance(RestorationModel, AlignablePolicy):
             )
 
     def checkpoint_hash(self) -> str | None:
-        return self.loaded.sha256 if self.loaded is not None else None
+        """sha256 over the config, network and codec files (computed once, loaded or not)."""
+        if self.loaded is not None:
+            return self.loaded.sha256
+        if self._sha256 is None:
+            from .checkpoint import file_sha256
+
+            files = (CONFIG_FILE, MODEL_FILE, CODEC_FILE)
+            self._sha256 = file_sha256([self.folder / name for name in files])
+        return self._sha256
 
     # -- alignment (policy.py) ---------------------------------------------------------------
     def _loaded(self) -> LoadedAnyEnhance:

@@ -106,6 +106,7 @@ def test_the_plugin_restores_from_the_published_folder_layout(
     published_layout(tmp_path, "critic_v2")
     monkeypatch.setenv("GENSR_BENCH_WEIGHTS_DIR", str(tmp_path))
     model = AnyEnhance(timesteps=4)
+    unloaded_hash = model.checkpoint_hash()
     signal = expected["inputs"]["long"].numpy()
     utt = Utterance(id="u1", degraded=Audio(signal, 44100))
     first = model.restore([utt], seed=3)[0]
@@ -114,7 +115,7 @@ def test_the_plugin_restores_from_the_published_folder_layout(
     np.testing.assert_array_equal(first.audio.samples, again.audio.samples)
     direct = model.restore_samples(signal, item_seed(3, "u1"))
     np.testing.assert_array_equal(first.audio.samples, direct)
-    assert model.checkpoint_hash() is not None and len(model.checkpoint_hash() or "") == 64
+    assert model.checkpoint_hash() == unloaded_hash and len(unloaded_hash or "") == 64
     other = model.restore([utt], seed=4)[0]
     assert not np.array_equal(first.audio.samples, other.audio.samples)
 
