@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from gensr_bench import AlignablePolicy, RestorationModel
-from gensr_bench.errors import ConfigError
+from gensr_bench.errors import AudioValidationError, ConfigError
 from gensr_bench.interfaces import item_seed
 from gensr_bench.records import Audio, Restoration, Utterance
 from gensr_bench.weights import WeightFile, search_dirs
@@ -214,9 +214,12 @@ class AnyEnhance(RestorationModel, AlignablePolicy):
 
     def _degraded(self, utt: Utterance) -> np.ndarray:
         if utt.degraded is None:
-            raise CheckpointError(f"utterance {utt.id!r} has no degraded audio")
+            raise AudioValidationError(
+                f"utterance {utt.id!r} has no degraded audio"
+                + (f" ({utt.error})" if utt.error else "")
+            )
         if utt.degraded.sample_rate != self.sample_rate:
-            raise ConfigError(
+            raise AudioValidationError(
                 f"degraded audio of utterance {utt.id!r} is at {utt.degraded.sample_rate} Hz; "
                 f"model {self.name!r} runs at {self.sample_rate} Hz (the runner resamples suites)"
             )

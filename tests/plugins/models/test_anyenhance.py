@@ -199,3 +199,12 @@ def test_the_cli_exits_1_when_the_weights_are_missing(
     assert main([*args, "--out", str(tmp_path / "run")]) == 1
     err = capsys.readouterr().err
     assert HUB_ID in err and MODEL_FILE in err and "huggingface-cli download" in err
+
+
+def test_inputs_must_be_at_44_1_khz(tmp_path: Path) -> None:
+    from gensr_bench.errors import AudioValidationError
+
+    model = AnyEnhance(checkpoint=str(published_layout(tmp_path, "no_critic")))
+    utt = Utterance(id="u", degraded=Audio(np.zeros(1600, dtype=np.float32), 16000))
+    with pytest.raises(AudioValidationError, match="44100 Hz"):
+        model.restore([utt], seed=0)
