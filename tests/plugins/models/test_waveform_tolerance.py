@@ -18,7 +18,9 @@ ALL_BUILT_IN = [
 #: Models whose outputs another program makes (``command`` runs the user's script): how far
 #: those differ between CPUs is that program's business, so they declare nothing.
 EXTERNAL = {"command"}
-BUILT_IN = [cls for cls in ALL_BUILT_IN if cls.name not in EXTERNAL]
+#: Not measured across CPUs yet (benchmarks/anyenhance/STATUS.md): declared once measured.
+UNMEASURED = {"anyenhance", "anyenhance-dpo"}
+BUILT_IN = [cls for cls in ALL_BUILT_IN if cls.name not in EXTERNAL | UNMEASURED]
 
 
 def test_the_built_in_models_are_all_here() -> None:
@@ -40,6 +42,6 @@ def test_every_built_in_model_declares_a_waveform_tolerance(
 
 def test_a_model_that_declares_nothing_says_so() -> None:
     assert RestorationModel.waveform_tolerance is None
-    external = [cls for cls in ALL_BUILT_IN if cls.name in EXTERNAL]
-    assert [cls.name for cls in external] == sorted(EXTERNAL)
-    assert all(cls.waveform_tolerance is None for cls in external)
+    undeclared = [cls for cls in ALL_BUILT_IN if cls.name in EXTERNAL | UNMEASURED]
+    assert sorted(cls.name for cls in undeclared) == sorted(EXTERNAL | UNMEASURED)
+    assert all(cls.waveform_tolerance is None for cls in undeclared)
