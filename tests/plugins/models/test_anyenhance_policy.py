@@ -151,3 +151,29 @@ def test_anyenhance_dpo_reads_its_own_folder_and_says_how_to_make_one(
     assert model.folder == weights / "anyenhance-dpo"
     utt = Utterance(id="y", degraded=_audio(0.05, 3))
     assert model.restore([utt], seed=1)[0].model == "anyenhance-dpo"
+
+
+def test_align_and_run_work_from_the_command_line_on_the_tiny_weights(
+    folder: Path, tmp_path: Path
+) -> None:
+    """The issue's acceptance as a user types it: `align --model anyenhance ... steps=2` on the
+    tiny fixture as the weights folder, then `run --model OUT` restores the aligned model."""
+    from gensr_bench.testing import invoke_cli
+
+    plugins = ["--plugins-dir", str(FIXTURE.parent / "toy_plugins")]
+    suite = ["--suite", "test-toy", "--suite-option", "size=3", "--suite-option", "seconds=0.2"]
+    out = tmp_path / "aligned"
+    model = ["--model", "anyenhance", "--model-option", f"checkpoint={folder}"]
+    steps = ["--align-option", "steps=2", "--align-option", "batch_size=2"]
+    rest = ["--metrics", "level_db", "--n", "3", "--workers", "1", "--out", str(out), *steps]
+    aligned = invoke_cli([*plugins, "align", *model, *suite, *rest])
+    assert aligned.exit_code == 0, aligned.stderr
+    assert "aligned anyenhance (dpo): 2/2 steps" in aligned.stdout
+    run_out = ["--workers", "1", "--out", str(tmp_path / "run")]
+    restored = invoke_cli(
+        [*plugins, "run", "--model", str(out), *suite, "--metrics", "test-level", *run_out]
+    )
+    assert restored.exit_code == 0, restored.stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["config"]["model"]["options"]["checkpoint"] == str(out)
+    assert summary["summaries"][0]["n_scored"] == 3
