@@ -104,11 +104,14 @@ def load_folder(
     model_file: str = MODEL_FILE,
     codec_file: str = CODEC_FILE,
     semantic_model: str | Path | None = None,
+    device: str | torch.device = "cpu",
 ) -> LoadedAnyEnhance:
     """Build the network and codec from a weights folder; every tensor of the network must load.
 
     A configuration with ``use_noisy_audio_embed`` also needs w2v-BERT 2.0: ``semantic_model``
     (a folder written by ``save_pretrained``, or a hub id), by default ``<folder>/w2v-bert-2.0``.
+    The weights are read on the CPU, then the network, codec and w2v-BERT are moved to
+    ``device`` (``--device``; ``cpu`` leaves them where they are).
     """
     paths = [folder / config_file, folder / model_file, folder / codec_file]
     absent = [str(p) for p in paths if not p.is_file()]
@@ -129,10 +132,10 @@ def load_folder(
             f"{paths[1]} does not match {paths[0]}: {len(missing)} tensors missing "
             f"(first: {', '.join(sorted(missing)[:5])})"
         )
-    net.eval().requires_grad_(False)
+    net.eval().requires_grad_(False).to(device)
     if cfg.audio_encoder.use_noisy_audio_embed:
-        net.audio_encoder.semantic = _semantic(folder, semantic_model, paths[0])
-    codec = load_codec(paths[2])
+        net.audio_encoder.semantic = _semantic(folder, semantic_model, paths[0]).to(device)
+    codec = load_codec(paths[2]).to(device)
     if codec.hop_length * cfg.window_tokens != cfg.audio_encoder.hop_length * cfg.window_tokens:
         raise CheckpointError(
             f"the codec's hop ({codec.hop_length}) differs from the audio encoder's "

@@ -60,6 +60,12 @@ class AnyEnhance(RestorationModel, AlignablePolicy):
     #: in float32 throughout, where one token drawn differently moves samples far more than a
     #: rounding step; ``check`` then says "not declared" instead of quoting an unmeasured bound.
     waveform_tolerance = None
+    #: Runs on ``--device``: the network, codec and w2v-BERT are loaded there, each window is
+    #: decoded there, and the random numbers are drawn on the CPU and moved (the same draws on
+    #: every device; a GPU's float32 kernels may still round differently, and one score that
+    #: flips moves a token). DPO (``align``) trains the network where it was loaded. The CUDA
+    #: path is checked on torch's ``meta`` device only: no GPU has run it here.
+    supports_device = True
     weight_files: ClassVar[tuple[WeightFile, ...]] = _weight_files("anyenhance", _NOTE)
     accepted_options = (
         "checkpoint",
@@ -125,7 +131,9 @@ class AnyEnhance(RestorationModel, AlignablePolicy):
             from .checkpoint import load_folder
 
             self.loaded = load_folder(
-                self.folder, semantic_model=self.options.get("semantic_model")
+                self.folder,
+                semantic_model=self.options.get("semantic_model"),
+                device=self.device,  # set by the runner before setup (devices.place)
             )
 
     def checkpoint_hash(self) -> str | None:
@@ -146,7 +154,8 @@ class AnyEnhance(RestorationModel, AlignablePolicy):
         return self.loaded
 
     def trainable_module(self) -> torch.nn.Module:
-        """The network DPO updates; the codec and w2v-BERT stay frozen, outside it.
+        """The network DPO updates, on the model's device; the codec and w2v-BERT stay
+        frozen, outside it.
 
         Loading freezes it for inference; the first call makes its parameters trainable (a
         caller may freeze them again, as the DPO trainer does for its reference copy).
@@ -208,10 +217,14 @@ class AnyEnhance(RestorationModel, AlignablePolicy):
         settings = settings or self.settings
         if self.loaded.net.token_critic is None:
             settings = replace(settings, use_token_critic=False)
+        device = next(self.loaded.net.parameters()).device
         signal = torch.from_numpy(np.asarray(samples, dtype=np.float32).reshape(1, -1))
+        # the generator stays on the CPU (draws are moved): the same samples on every device
         generator = torch.Generator().manual_seed(seed)
-        out = enhance(self.loaded.net, self.loaded.codec, signal, settings, generator, self.task)
-        return out[0].numpy().astype(np.float32)
+        out = enhance(
+            self.loaded.net, self.loaded.codec, signal.to(device), settings, generator, self.task
+        )
+        return out[0].cpu().numpy().astype(np.float32)
 
     def _degraded(self, utt: Utterance) -> np.ndarray:
         if utt.degraded is None:

@@ -83,6 +83,13 @@ def rotary_frequencies(dim_head: int, seq_len: int, theta: float = 10000.0) -> t
     return torch.polar(torch.ones_like(angles), angles)
 
 
+def _on(freqs: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | None:
+    """The rotary table on ``x``'s device. It is a plain attribute, not a buffer (the
+    checkpoint has none, and ``Module.to(dtype)`` would drop a buffer's imaginary part), so
+    ``.to(device)`` leaves it on the CPU: it follows the input here (a no-op on the CPU)."""
+    return None if freqs is None else freqs.to(x.device)
+
+
 def _rotate(x: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
     # x: [b, h, n, d] -> pairs (d/2 complex numbers) rotated by position
     pairs = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))
@@ -208,7 +215,7 @@ class MaskGitTransformer(nn.Module):
         if self.self_cond:
             previous = torch.zeros_like(x) if self_cond_embed is None else self_cond_embed
             x = x + self.self_cond_to_init_embed(previous)
-        embed = self.transformer_blocks(x, self.freqs)
+        embed = self.transformer_blocks(x, _on(self.freqs, x))
         logits = torch.stack([head(embed) for head in self.to_logits], dim=1)
         return logits, embed
 
@@ -337,7 +344,8 @@ class AudioEncoder(nn.Module):
             n_fft=self.cfg.n_fft,
             hop_length=self.cfg.hop_length,
             win_length=self.cfg.win_length,
-            window=torch.ones(self.cfg.win_length),  # the reference passes none: rectangular
+            # the reference passes none: rectangular (made on the input's device)
+            window=torch.ones(self.cfg.win_length, device=x.device),
             return_complex=True,
         )
         magnitude = (spec.real**2 + spec.imag**2) ** 0.15
@@ -348,7 +356,8 @@ class AudioEncoder(nn.Module):
             h = h + task_embeds
         if self.freqs is None:
             h = self.pos_emb(h)
-        embeddings = [path(h, self.freqs) for path in self.transformer_paths]
+        freqs = _on(self.freqs, h)
+        embeddings = [path(h, freqs) for path in self.transformer_paths]
         if self.cfg.use_noisy_audio_embed:
             if self.semantic is None:
                 raise RuntimeError("use_noisy_audio_embed needs the semantic model attached")

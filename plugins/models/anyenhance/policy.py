@@ -8,6 +8,11 @@ positions of a random mask, given the unmasked codes, summed over an item's wind
 (one per window, its share ``cos(pi/2 r)``, ``r ~ U(0, 1)``, of the valid tokens, at least one,
 the reference's training schedule) is drawn from the pair's generator and shared by policy and
 reference. Padding never counts.
+
+Devices: a batch is made on the network's device (the degraded windows and the output's codes,
+computed by the codec where it is); masks are drawn on the CPU from the pairs' generators and
+moved; ``masked_logprob`` moves its inputs to the network's device (a no-op when they are
+there), so a batch follows the module it is scored by.
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ class WindowBatch:
         return self.items
 
     def windows_of(self, item: int) -> list[int]:
-        return [int(i) for i in torch.nonzero(self.owner == item).flatten()]
+        return [i for i, owner in enumerate(self.owner.tolist()) if owner == item]
 
 
 def _mono(audio: Audio, rate: int, what: str) -> np.ndarray:
@@ -68,6 +73,8 @@ def window_batch(
     loaded: LoadedAnyEnhance, degraded: Sequence[Audio], outputs: Sequence[Audio]
 ) -> WindowBatch:
     codec, cfg = loaded.codec, loaded.net.cfg
+    device = next(loaded.net.parameters()).device
+    codec_device = next(codec.parameters()).device
     window = codec.hop_length * cfg.window_tokens
     audio, targets, valid, owner = [], [], [], []
     for item, (d, o) in enumerate(zip(degraded, outputs, strict=True)):
@@ -84,47 +91,55 @@ def window_batch(
             tokens = max(1, math.ceil(real / codec.hop_length))
             valid.append(torch.arange(cfg.window_tokens) < tokens)
             owner.append(item)
-    windows = torch.cat(targets)
+    windows = torch.cat(targets).to(codec_device)
     return WindowBatch(
-        audio=torch.cat(audio),
-        codes=codec.encode(windows),
-        valid=torch.stack(valid),
-        owner=torch.tensor(owner, dtype=torch.long),
+        audio=torch.cat(audio).to(device),
+        codes=codec.encode(windows).to(device),
+        valid=torch.stack(valid).to(device),
+        owner=torch.tensor(owner, dtype=torch.long, device=device),
         items=len(outputs),
     )
 
 
 def draw_mask(batch: WindowBatch, item: int, generator: torch.Generator, out: torch.Tensor) -> None:
-    """Fill ``out [N, L, n]`` at ``item``'s windows with a training-schedule mask."""
+    """Fill ``out [N, L, n]`` at ``item``'s windows with a training-schedule mask (drawn on
+    the CPU from ``generator``; ``out`` may be anywhere)."""
     layers = batch.codes.shape[1]
+    valid = batch.valid.sum(dim=1).tolist()
     for w in batch.windows_of(item):
-        tokens = int(batch.valid[w].sum())
+        tokens = int(valid[w])
         count = layers * tokens
         share = math.cos(math.pi / 2 * float(torch.rand(1, generator=generator)))
         chosen = torch.randperm(count, generator=generator)[: max(1, round(share * count))]
         flat = torch.zeros(count, dtype=torch.bool)
         flat[chosen] = True
-        out[w, :, :tokens] = flat.reshape(layers, tokens)
+        out[w, :, :tokens] = flat.reshape(layers, tokens).to(out.device)
 
 
 def masked_logprob(net: AnyEnhanceNet, batch: WindowBatch, mask: torch.Tensor) -> torch.Tensor:
-    """Per item: summed log-probability of the codes at ``mask [N, L, n]`` (valid tokens)."""
+    """Per item: summed log-probability of the codes at ``mask [N, L, n]`` (valid tokens), on
+    the network's device (the batch and mask are moved there)."""
     n = net.cfg.window_tokens
-    windows = batch.codes.shape[0]
-    inputs = batch.codes.masked_fill(mask, net.transformer.mask_id)
-    task = torch.full((windows,), TASKS["enhancement"], dtype=torch.long)
+    device = next(net.parameters()).device
+    codes, valid, owner = batch.codes.to(device), batch.valid.to(device), batch.owner.to(device)
+    mask = mask.to(device)
+    windows = codes.shape[0]
+    inputs = codes.masked_fill(mask, net.transformer.mask_id)
+    task = torch.full((windows,), TASKS["enhancement"], dtype=torch.long, device=device)
     task_embeds = net.task_emb(task).unsqueeze(1).repeat(1, n, 1)
-    audio_embeds = net.audio_encoder(batch.audio, task_embeds)
+    audio_embeds = net.audio_encoder(batch.audio.to(device), task_embeds)
     logits, _ = net.transformer(net.embed_codes(inputs), audio_embeds, task_embeds)
-    picked = F.log_softmax(logits, dim=-1).gather(-1, batch.codes[..., None])[..., 0]
-    keep = mask & batch.valid[:, None, :]
+    picked = F.log_softmax(logits, dim=-1).gather(-1, codes[..., None])[..., 0]
+    keep = mask & valid[:, None, :]
     per_window = (picked * keep).sum(dim=(1, 2))
-    return torch.zeros(batch.items, dtype=per_window.dtype).index_add(0, batch.owner, per_window)
+    total = torch.zeros(batch.items, dtype=per_window.dtype, device=device)
+    return total.index_add(0, owner, per_window)
 
 
 def alignment_masks(batch: WindowBatch, generators: Sequence[torch.Generator]) -> torch.Tensor:
     """A mask per window of each pair element (chosen, then rejected), from the pair's
-    generator, for a batch of ``2 x pairs`` outputs (chosen ones first)."""
+    generator, for a batch of ``2 x pairs`` outputs (chosen ones first); drawn on the CPU,
+    returned on the batch's device."""
     pairs = len(generators)
     if len(batch) != 2 * pairs:
         raise ValueError(f"a batch of {len(batch)} outputs cannot hold {pairs} pairs")
@@ -132,7 +147,7 @@ def alignment_masks(batch: WindowBatch, generators: Sequence[torch.Generator]) -
     for i, generator in enumerate(generators):
         for item in (i, i + pairs):
             draw_mask(batch, item, generator, mask)
-    return mask
+    return mask.to(batch.codes.device)
 
 
 def sequence_logprob(net: AnyEnhanceNet, batch: WindowBatch, mask: torch.Tensor) -> torch.Tensor:
@@ -154,7 +169,8 @@ def supervised_loss(
     for item in range(len(batch)):
         draw_mask(batch, item, generator, mask)
     total = masked_logprob(net, batch, mask).sum()
-    return -total / (mask & batch.valid[:, None, :]).sum().clamp_min(1)
+    counted = (mask & batch.valid.cpu()[:, None, :]).sum().clamp_min(1)
+    return -total / counted.to(total.device)
 
 
 def save_folder(
@@ -173,7 +189,8 @@ def save_folder(
     semantic = source / SEMANTIC_FOLDER
     if semantic.is_dir() and not (directory / SEMANTIC_FOLDER).exists():
         (directory / SEMANTIC_FOLDER).symlink_to(semantic.resolve(), target_is_directory=True)
-    state = {k: v.detach().clone() for k, v in loaded.net.state_dict().items()}
+    # saved from the CPU, wherever the network trained
+    state = {k: v.detach().cpu().clone() for k, v in loaded.net.state_dict().items()}
     torch.save(state, directory / MODEL_FILE)
     paths = [directory / CONFIG_FILE, directory / MODEL_FILE, directory / CODEC_FILE]
     manifest = {**dict(record), "sha256": file_sha256(paths)}

@@ -48,16 +48,19 @@ def decode_window(
     b, layers, n = audio.shape[0], cfg.vq_layers, cfg.window_tokens
     total = layers * n
     mask_id = transformer.mask_id
-    ids = torch.full((b, total), mask_id, dtype=torch.long)
-    scores = torch.zeros((b, total), dtype=torch.float32)
+    device = audio.device
+    ids = torch.full((b, total), mask_id, dtype=torch.long, device=device)
+    scores = torch.zeros((b, total), dtype=torch.float32, device=device)
     critic = net.token_critic if settings.use_token_critic else None
 
     task_embeds = (
-        net.task_emb(torch.full((b,), task, dtype=torch.long)).unsqueeze(1).repeat(1, n, 1)
+        net.task_emb(torch.full((b,), task, dtype=torch.long, device=device))
+        .unsqueeze(1)
+        .repeat(1, n, 1)
     )
     audio_embeds = net.audio_encoder(audio, task_embeds)
     self_cond_embed: torch.Tensor | None = None
-    times = torch.linspace(0, 1, settings.timesteps)
+    times = torch.linspace(0, 1, settings.timesteps)  # on the CPU: it only gives a count
     for step in range(settings.timesteps):
         steps_left = settings.timesteps - 1 - step
         mask_share = torch.cos(times[step] * math.pi * 0.5)
@@ -73,7 +76,8 @@ def decode_window(
 
         temperature = settings.temperature * (steps_left / settings.timesteps)
         filtered = _top_k(logits, settings.topk_filter_thres)
-        noise = torch.rand(filtered.shape, generator=generator)
+        # drawn on the CPU generator, then moved: the same draws on every device
+        noise = torch.rand(filtered.shape, generator=generator).to(device)
         gumbel = -_log(-_log(noise))
         predicted = (filtered / max(temperature, 1e-10) + gumbel).argmax(dim=-1)
         is_mask = ids == mask_id
@@ -85,7 +89,7 @@ def decode_window(
                 critic_embeds, audio_embeds, task_embeds, self_cond_embed, settings.cond_scale
             )
             scores = scores.reshape(b, total)
-            jitter = torch.rand(scores.shape, generator=generator) - 0.5
+            jitter = torch.rand(scores.shape, generator=generator).to(device) - 0.5
             scores = scores + jitter * settings.critic_noise_scale * (
                 steps_left / settings.timesteps
             )
@@ -96,15 +100,18 @@ def decode_window(
     return ids.reshape(b, layers, n)
 
 
-def crossfade(chunks: list[torch.Tensor], overlap: int) -> torch.Tensor:
+def crossfade(
+    chunks: list[torch.Tensor], overlap: int, device: torch.device | str | None = None
+) -> torch.Tensor:
     """Join ``[C, T]`` chunks, fading each overlap with the two halves of a Hann window.
 
     The tail of the joined signal fades out with the window's second half, the next chunk's head
-    fades in with its first; shorter chunks use the window's ends, as the reference does.
+    fades in with its first; shorter chunks use the window's ends, as the reference does. The
+    window is made on the chunks' device (no chunks: an empty ``[1, 0]`` on ``device``).
     """
     if not chunks:
-        return torch.zeros(1, 0)
-    window = torch.hann_window(overlap * 2, periodic=True)
+        return torch.zeros(1, 0, device=device)
+    window = torch.hann_window(overlap * 2, periodic=True, device=chunks[0].device)
     result = chunks[0]
     for chunk in chunks[1:]:
         prev_len = min(overlap, result.shape[-1])
@@ -137,6 +144,8 @@ def enhance(
     the last window is aligned to the end of the signal (a signal shorter than a window is
     zero-padded). Each window is decoded and synthesised by the codec, then the windows are
     cross-faded (``crossfade``). ``windows``, when given, receives each window's tokens.
+    Runs where ``signal`` is (the network's and codec's device); the random numbers are drawn
+    from ``generator`` on the CPU and moved, so a seed gives the same draws on every device.
     """
     window = codec.hop_length * net.cfg.window_tokens
     length = signal.shape[-1]
@@ -162,4 +171,4 @@ def enhance(
         pieces.append(piece)
         # the reference keeps stepping after the last window while start < length: so do we
         start += hop
-    return crossfade(pieces, overlap)[:, :length]
+    return crossfade(pieces, overlap, signal.device)[:, :length]

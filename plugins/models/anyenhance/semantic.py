@@ -52,10 +52,12 @@ def sinc_kernel(
 
 
 def resample(audio: torch.Tensor, orig: int, new: int) -> torch.Tensor:
-    """Resample ``audio [..., T]`` from ``orig`` to ``new`` Hz (``ceil(T * new / orig)`` out)."""
+    """Resample ``audio [..., T]`` from ``orig`` to ``new`` Hz (``ceil(T * new / orig)`` out),
+    on ``audio``'s device (the filters are computed on the CPU, in float64, then moved)."""
     if orig == new:
         return audio
     kernel, width = sinc_kernel(orig, new)
+    kernel = kernel.to(audio.device)
     gcd = math.gcd(orig, new)
     step, out_rate = orig // gcd, new // gcd
     shape = audio.shape
@@ -67,30 +69,44 @@ def resample(audio: torch.Tensor, orig: int, new: int) -> torch.Tensor:
 
 
 class SemanticEmbedder:
-    """w2v-BERT 2.0 hidden states of 44.1 kHz audio, resized to the token grid."""
+    """w2v-BERT 2.0 hidden states of 44.1 kHz audio, resized to the token grid.
+
+    Not an ``nn.Module`` (the network holds it as a plain attribute, outside its state dict):
+    ``to(device)`` moves the w2v-BERT model. The feature extractor works on NumPy arrays, on
+    the CPU; its features are moved to the model's device.
+    """
 
     def __init__(self, extractor: Any, model: Any, layer: int = SEMANTIC_LAYER) -> None:
         self.extractor = extractor
         self.model = model.eval()
         self.layer = layer
 
+    def to(self, device: str | torch.device) -> SemanticEmbedder:
+        """Move the w2v-BERT model to ``device``; returns ``self``."""
+        self.model.to(device)
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device(next(self.model.parameters()).device)
+
     @torch.no_grad()
     def __call__(self, audio: torch.Tensor, seq_len: int, dim: int) -> torch.Tensor:
-        """``audio [B, 1, T]`` at 44.1 kHz -> ``[B, seq_len, dim]``."""
+        """``audio [B, 1, T]`` at 44.1 kHz -> ``[B, seq_len, dim]`` on ``audio``'s device."""
         audio_16k = resample(audio, 44100, SEMANTIC_RATE)
         features = self.extractor(
-            [clip[0].numpy() for clip in audio_16k],
+            [clip[0].cpu().numpy() for clip in audio_16k],
             sampling_rate=SEMANTIC_RATE,
             return_tensors="pt",
             padding=True,
-        )["input_features"]
+        )["input_features"].to(self.device)
         # the reference passes the features only (no attention mask)
         hidden = self.model(input_features=features, output_hidden_states=True).hidden_states
         states = hidden[self.layer]
         resized = F.interpolate(
             states.unsqueeze(1), size=(seq_len, dim), mode="bilinear", align_corners=False
         )
-        return resized.squeeze(1)
+        return resized.squeeze(1).to(audio.device)
 
 
 def load_semantic(source: str | Path) -> SemanticEmbedder:
