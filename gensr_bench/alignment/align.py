@@ -93,7 +93,8 @@ class AlignRequest:
     n: int = 8
     #: Seed of the candidates, pair selection, held-out split and training.
     seed: int = 0
-    min_margin: float = 0.0
+    #: One margin for every criterion output, or output -> margin (e.g. measured jitter).
+    min_margin: float | Mapping[str, float] = 0.0
     max_pairs: int | None = None
     selection: str = "margin"
     winner: str = "model"

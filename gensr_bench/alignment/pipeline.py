@@ -292,14 +292,20 @@ class PairSettings:
     """How pairs are made from candidates (``unanimous_pairs``' arguments)."""
 
     criterion: tuple[str, ...]
-    min_margin: float = 0.0
+    #: One margin for every output, or output -> margin (``--min-margin auto``: the jitter).
+    min_margin: float | Mapping[str, float] = 0.0
     max_pairs: int | None = None
     selection: str = "margin"
     winner: str = "model"
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "criterion": list(self.criterion)}
+        margin = self.min_margin
+        return {
+            **dataclasses.asdict(self),
+            "criterion": list(self.criterion),
+            "min_margin": dict(margin) if isinstance(margin, Mapping) else margin,
+        }
 
 
 def make_pairs(

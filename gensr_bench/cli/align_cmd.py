@@ -33,6 +33,7 @@ from .align_helpers import (
     command_line,
     echo_pair_stats,
     pair_options,
+    resolve_margin,
     split_items,
 )
 
@@ -140,7 +141,8 @@ def align_command(
     limit: int | None,
     workers: int | None,
     seed: int,
-    min_margin: float,
+    min_margin: float | str,
+    jitter: str | None,
     max_pairs: int | None,
     selection: str,
     winner: str,
@@ -211,7 +213,7 @@ def align_command(
         ),
         n=n,
         seed=seed,
-        min_margin=min_margin,
+        min_margin=resolve_margin(min_margin, jitter, criterion.outputs),
         max_pairs=max_pairs,
         selection=selection,
         winner=winner,

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import shlex
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -60,13 +61,55 @@ def echo_pair_stats(stats: Mapping[str, Any], signed: bool) -> None:
     )
 
 
+class MarginType(click.ParamType):
+    """``--min-margin``: a number >= 0, or ``auto`` (each output's measured jitter)."""
+
+    name = "MARGIN"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float | str:
+        if isinstance(value, (int, float)) or value == "auto":
+            return value if value == "auto" else float(value)
+        try:
+            number = float(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither a number nor 'auto'", param, ctx)
+        if not number >= 0:
+            self.fail(f"{value!r} must be >= 0 (or 'auto')", param, ctx)
+        return number
+
+
+def resolve_margin(
+    min_margin: float | str, jitter: str | None, outputs: Sequence[str]
+) -> float | dict[str, float]:
+    """The margin of ``--min-margin`` / ``--jitter``: a number, or per output from the file."""
+    from gensr_bench.alignment.jitter import margins_from_jitter
+
+    if min_margin == "auto":
+        if jitter is None:
+            raise click.UsageError(
+                "--min-margin auto needs --jitter FILE, the per-output jitter that `gensr-bench "
+                "pairs jitter --suite SUITE --metrics ... --out FILE` measures"
+            )
+        return margins_from_jitter(Path(jitter), outputs)
+    if jitter is not None:
+        raise click.UsageError("--jitter applies with --min-margin auto only")
+    return float(min_margin)
+
+
 _PAIR_OPTIONS = (
     click.option(
         "--min-margin",
-        type=click.FloatRange(min=0),
+        type=MarginType(),
         default=0.0,
         show_default=True,
-        help="How much better on each output (in its own units) the winner must be.",
+        help="How much better on each output (in its own units) the winner must be; auto: "
+        "by more than each output's measured jitter (--jitter FILE).",
+    ),
+    click.option(
+        "--jitter",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="With --min-margin auto: a jitter file from `gensr-bench pairs jitter`.",
     ),
     click.option(
         "--max-pairs", type=click.IntRange(min=1), default=None, help="At most N pairs per input."

@@ -17,7 +17,7 @@ from gensr_bench.alignment.pairs import GROUND_TRUTH
 from gensr_bench.cli.toolkit import SEED, CliState, parse_options, pass_state, render_table
 from gensr_bench.errors import ConfigError
 
-from .align_helpers import echo_pair_stats, pair_options, split_items
+from .align_helpers import echo_pair_stats, pair_options, resolve_margin, split_items
 
 
 @click.group(name="pairs")
@@ -51,7 +51,8 @@ def pairs_build(
     candidates_dir: str,
     metrics: str,
     out: str,
-    min_margin: float,
+    min_margin: float | str,
+    jitter: str | None,
     max_pairs: int | None,
     selection: str,
     winner: str,
@@ -81,7 +82,8 @@ def pairs_build(
         [reg.metrics.get(name) for name in recorded],
         where=f"metrics of the candidate run {run_dir} ({', '.join(recorded)})",
     )
-    settings = PairSettings(criterion.outputs, min_margin, max_pairs, selection, winner, seed)
+    margin = resolve_margin(min_margin, jitter, criterion.outputs)
+    settings = PairSettings(criterion.outputs, margin, max_pairs, selection, winner, seed)
     pair_set, record = build_pairs(
         run_dir,
         recorded_suite(reg.suites, run.config, run_dir),
