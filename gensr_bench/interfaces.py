@@ -255,6 +255,14 @@ class AlignablePolicy(ABC):
         ``positions`` (MGM: the masked tokens; AR: the target frames), padding excluded."""
         raise NotImplementedError(f"{type(self).__name__} is not a token model")
 
+    def scored_tokens(self, batch: Any, positions: Any) -> Any:
+        """Token models: how many tokens ``sequence_logprob`` sums, ``Tensor[B]`` (for the
+        per-token mean of ``AlignConfig.token_mean``)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not count the tokens it scores, so the alignment "
+            "option token_mean cannot be used with it"
+        )
+
     def velocity_error(self, batch: Any, t: Any, noise: Any) -> Any:
         """Flow models: per-sample velocity error ``Tensor[B]`` at times ``t`` and ``noise``."""
         raise NotImplementedError(f"{type(self).__name__} is not a flow-matching model")

@@ -75,6 +75,10 @@ class AlignConfig:
     log_every: int = 25
     checkpoint_every: int = 100
     seed: int = 0
+    #: AR and MGM: the reward from the *mean* log-probability of the scored tokens instead of
+    #: their sum (whose scale grows with the output's length and, for MGM, the masked share;
+    #: a sum over 257 bins x masked frames saturates the loss at beta 10). Pick beta for it.
+    token_mean: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -101,10 +105,17 @@ class AlignConfig:
         return asdict(self)
 
 
-def _term(policy: AlignablePolicy, batch: Any, inputs: tuple[Any, ...]) -> torch.Tensor:
+def dpo_term(
+    policy: AlignablePolicy, batch: Any, inputs: tuple[Any, ...], token_mean: bool = False
+) -> torch.Tensor:
+    """The paradigm's per-sample DPO term: FM's velocity error, else the summed (or, with
+    ``token_mean``, the per-token mean) log-probability of the output's scored tokens."""
     if policy.paradigm == "fm":
         return policy.velocity_error(batch, *inputs)
-    return policy.sequence_logprob(batch, *inputs)
+    summed = policy.sequence_logprob(batch, *inputs)
+    if not token_mean:
+        return summed
+    return summed / policy.scored_tokens(batch, *inputs).to(summed.dtype).clamp_min(1.0)
 
 
 class DPOTrainer:
@@ -128,6 +139,11 @@ class DPOTrainer:
             raise ConfigError(
                 f"DPO needs a rejected output for every pair; {len(missing)} have none "
                 f"(first: {missing[0]!r}); use objective 'sft' for targets without a loser"
+            )
+        if config.token_mean and model.paradigm not in ("ar", "mgm"):
+            raise ConfigError(
+                f"the alignment option token_mean applies to token models (AR, MGM); "
+                f"{model.paradigm!r} compares per-sample errors already averaged"
             )
         self.model = model
         self.paradigm = model.paradigm
@@ -197,12 +213,17 @@ class DPOTrainer:
     ) -> torch.Tensor:
         assert self.reference is not None
         batch, inputs = self._paired(examples, generators)
-        return _term(self.reference, batch, inputs).detach()
+        return dpo_term(self.reference, batch, inputs, self.config.token_mean).detach()
 
     def precompute(self, progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
         """Reference terms ``[N, 2]`` (chosen, rejected) of every pair, saved for resuming."""
         path = self.out_dir / REFERENCE_FILE
-        key = {"pairs": len(self.examples), "seed": self.config.seed, "ids": self._ids_hash()}
+        key = {
+            "pairs": len(self.examples),
+            "seed": self.config.seed,
+            "ids": self._ids_hash(),
+            "token_mean": self.config.token_mean,
+        }
         if path.exists():
             saved = torch.load(path, map_location="cpu", weights_only=False)
             if saved.get("key") == key:
@@ -232,13 +253,13 @@ class DPOTrainer:
     ) -> LossOutput:
         assert self.loss_fn is not None and self.beta is not None
         batch, inputs = self._paired(examples, gens)
-        terms = _term(self.model, batch, inputs)
+        terms = dpo_term(self.model, batch, inputs, self.config.token_mean)
         if ref is not None:  # precomputed terms are kept on the CPU
             ref = ref.to(terms.device)
         if ref is None:  # the live reference sees the very same batch and draws
             assert self.reference is not None
             with torch.no_grad():
-                ref = _term(self.reference, batch, inputs).detach()
+                ref = dpo_term(self.reference, batch, inputs, self.config.token_mean).detach()
         b = len(examples)
         return self.loss_fn(terms[:b], terms[b:], ref[:b], ref[b:], self.beta)
 

@@ -18,6 +18,7 @@ from gensr_bench.alignment.trainer import (  # noqa: E402
     AlignConfig,
     AlignmentExample,
     DPOTrainer,
+    dpo_term,
 )
 from gensr_bench.errors import ConfigError  # noqa: E402
 from gensr_bench.records import Audio  # noqa: E402
@@ -240,3 +241,33 @@ def test_bad_configs_are_refused() -> None:
         AlignConfig(lr=0)
     with pytest.raises(ConfigError, match="no pairs"):
         DPOTrainer(MGMSmall(), [], AlignConfig(), Path("unused"))
+
+
+@pytest.mark.parametrize("name", ["ar-small", "mgm-small"])
+def test_token_mean_divides_each_term_by_the_tokens_it_sums(
+    name: str, checkpoints: dict[str, Path], tmp_path: Path
+) -> None:
+    model = fresh(name, checkpoints)
+    data = examples(3)
+    config = AlignConfig(steps=1, batch_size=3, token_mean=True, log_every=1)
+    trainer = DPOTrainer(model, data, config, tmp_path)
+    batch, inputs = trainer._paired(data, [trainer._pair_generator(i, 0) for i in range(3)])
+    counts = model.scored_tokens(batch, *inputs)
+    bins = batch.cond.shape[-1]
+    if name == "ar-small":  # every bin of every valid target frame
+        assert torch.equal(counts, batch.valid.sum(-1) * bins)
+    else:  # the masked tokens of valid frames
+        assert torch.equal(counts, (inputs[0] & batch.valid[..., None]).sum((-1, -2)))
+    assert bool((counts > 0).all())
+    summed = dpo_term(model, batch, inputs)
+    torch.testing.assert_close(dpo_term(model, batch, inputs, token_mean=True), summed / counts)
+    trainer.train()  # policy == reference at the first step: the loss is still log 2
+    assert trainer.history[0]["dpo_loss"] == pytest.approx(math.log(2), abs=1e-5)
+
+
+def test_token_mean_is_refused_where_there_are_no_tokens(
+    checkpoints: dict[str, Path], tmp_path: Path
+) -> None:
+    model = fresh("fm-small", checkpoints)
+    with pytest.raises(ConfigError, match="token_mean applies to token models"):
+        DPOTrainer(model, examples(2), AlignConfig(token_mean=True), tmp_path)

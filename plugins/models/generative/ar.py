@@ -104,6 +104,10 @@ class ARSmall(GenerativeModel):
         self.pair_lengths(batch, len(generators))
         return (batch.valid.clone(),)
 
+    def scored_tokens(self, batch: FrameBatch, positions: torch.Tensor) -> torch.Tensor:
+        """Tokens ``sequence_logprob`` sums ``[B]``: every bin of the valid target frames."""
+        return (positions & batch.valid).sum(-1) * batch.cond.shape[-1]
+
     def sequence_logprob(self, batch: FrameBatch, positions: torch.Tensor) -> torch.Tensor:
         """Summed log-probability ``[B]`` of the output's tokens at the target ``positions``.
 

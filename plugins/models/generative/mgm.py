@@ -159,6 +159,10 @@ class MGMSmall(GenerativeModel):
                 mask[j, :n] = drawn
         return (mask.to(batch.cond.device),)  # drawn on the CPU, used where the batch is
 
+    def scored_tokens(self, batch: FrameBatch, masked: torch.Tensor) -> torch.Tensor:
+        """Tokens ``sequence_logprob`` sums ``[B]``: the masked ones of valid frames."""
+        return (masked & batch.valid[..., None]).sum((-1, -2))
+
     def sequence_logprob(self, batch: FrameBatch, masked: torch.Tensor) -> torch.Tensor:
         """Summed log-probability ``[B]`` of the output's tokens at the ``masked [B, T, bins]``
         positions, given the unmasked ones; padding never counts. Dropout is off."""
