@@ -28,7 +28,7 @@ from gensr_bench.alignment.align import SFT_TARGETS
 from gensr_bench.alignment.candidate_runs import CANDIDATES_DIR, PAIRS_DIR
 from gensr_bench.hookspecs import hookimpl
 
-from . import jitter_cmd  # noqa: F401  (registers `pairs jitter` in the pairs group)
+from . import agreement_cmd, jitter_cmd  # noqa: F401  (register `pairs agreement`, `pairs jitter`)
 from .align_cmd import align_command
 from .pairs_cmd import pairs_build, pairs_group, pairs_stats, pairs_vectors
 
