@@ -15,15 +15,15 @@ from typing import Any
 from gensr_bench import RestorationModel, hookimpl
 
 from .ar import ARSmall, ARSmallDPO
-from .fm import FMSmall, FMSmallDPO
+from .fm import FMPiper, FMSmall, FMSmallDPO
 from .mgm import MGMSmall, MGMSmallDPO
 
-__all__ = ["ARSmall", "ARSmallDPO", "FMSmall", "FMSmallDPO", "MGMSmall", "MGMSmallDPO"]
+__all__ = ["ARSmall", "ARSmallDPO", "FMPiper", "FMSmall", "FMSmallDPO", "MGMSmall", "MGMSmallDPO"]
 
 
 @hookimpl
 def gensr_register_models() -> list[type[RestorationModel]]:
-    return [ARSmall, MGMSmall, FMSmall, ARSmallDPO, MGMSmallDPO, FMSmallDPO]
+    return [ARSmall, MGMSmall, FMSmall, ARSmallDPO, MGMSmallDPO, FMSmallDPO, FMPiper]
 
 
 @hookimpl

@@ -192,3 +192,16 @@ class FMSmallDPO(FMSmall):
 
     name = "fm-small-dpo"
     checkpoint_model = "fm-small"
+
+
+class FMPiper(FMSmall):
+    """fm-small fine-tuned on neural-voice speech (``piper-gsr-train``; issue 23, item 1).
+
+    From the shipped ``fm-small`` (``init``), 800 steps at lr 3e-4 on crops of the first 300
+    ``piper-gsr-train`` utterances (the recipe is in its manifest). On ``piper-gsr`` it beats
+    ``identity`` on DNSMOS OVRL and NISQA, which ``fm-small`` does not on NISQA
+    (benchmarks/alignment/RESULTS.md). Sampling options as ``fm-small``.
+    """
+
+    name = "fm-piper"
+    checkpoint_model = "fm-small"
