@@ -40,6 +40,7 @@ from gensr_bench_plugins.models import generative
 from gensr_bench_plugins.models.generative import (
     ARSmall,
     ARSmallDPO,
+    FMPiper,
     FMSmall,
     FMSmallDPO,
     MGMSmall,
@@ -708,6 +709,19 @@ def test_aligned_variant_ships_weights_written_for_its_base_model(
         aligned_cls(checkpoint=str(tmp_path / "other")).setup()
 
 
+def test_the_piper_variant_ships_weights_fine_tuned_from_its_base_on_piper_speech() -> None:
+    shipped = FMPiper().checkpoint_dir
+    manifest = read_manifest(shipped)
+    assert manifest["model"] == "fm-small" and manifest["suite"] == "piper-gsr-train"
+    assert (shipped / MODEL_FILE).stat().st_size <= 5_000_000  # the base models' size limit
+    piper, base = FMPiper(), FMSmall()
+    piper.setup()
+    base.setup()
+    assert piper.checkpoint_hash() == manifest["sha256"] != base.checkpoint_hash()
+    assert manifest["init"]["sha256"] == base.checkpoint_hash()  # fine-tuned from fm-small
+    assert piper.sampling == base.sampling and piper.paradigm == "fm"
+
+
 # --------------------------------------------------------------------------- restore & sample
 
 
@@ -896,6 +910,7 @@ def test_models_are_registered_by_the_plugin() -> None:
         ARSmallDPO,
         MGMSmallDPO,
         FMSmallDPO,
+        FMPiper,
     ]
     assert [cls.paradigm for cls in (ARSmall, MGMSmall, FMSmall)] == ["ar", "mgm", "fm"]
     assert all(cls.trainable for cls in MODELS.values())
