@@ -14,6 +14,7 @@ from gensr_bench.errors import AudioValidationError, ConfigError
 from gensr_bench.interfaces import item_seed
 from gensr_bench.records import Audio, Restoration, Utterance
 from gensr_bench.weights import WeightFile, search_dirs
+from gensr_bench_plugins.common.sampling import draw_settings
 
 from .layout import (
     CODEC_FILE,
@@ -263,7 +264,7 @@ class AnyEnhance(RestorationModel, AlignablePolicy):
             candidates = []
             for k in range(n):
                 cand_seed = item_seed(seed + k, utt.id)
-                drawn = _draw(
+                drawn = draw_settings(
                     random.Random(cand_seed), {**self.candidate_sampling, **(sampling or {})}
                 )
                 settings = replace(
@@ -304,21 +305,6 @@ def _flag(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() not in ("0", "false", "no", "off")
     return bool(value)
-
-
-def _draw(rng: Any, sampling: Mapping[str, Any]) -> dict[str, Any]:
-    """A ``[low, high]`` value is drawn uniformly (integers stay integers); others are kept."""
-    drawn: dict[str, Any] = {}
-    for key, value in sampling.items():
-        if isinstance(value, (list, tuple)):
-            low, high = value
-            if isinstance(low, int) and isinstance(high, int):
-                drawn[key] = rng.randint(low, high)
-            else:
-                drawn[key] = round(rng.uniform(float(low), float(high)), 3)
-        else:
-            drawn[key] = value
-    return drawn
 
 
 __all__ = ["TASKS", "AnyEnhance", "AnyEnhanceDPO"]

@@ -18,6 +18,7 @@ from gensr_bench import AlignablePolicy, RestorationModel
 from gensr_bench.errors import AudioValidationError, ConfigError
 from gensr_bench.interfaces import Suite, item_seed
 from gensr_bench.records import Audio, Restoration, Utterance
+from gensr_bench_plugins.common.sampling import draw_settings
 
 from . import features as ft
 from .data import FrameBatch, frame_batch
@@ -243,17 +244,7 @@ class GenerativeModel(RestorationModel, AlignablePolicy):
 
     def draw_settings(self, rng: random.Random, sampling: Mapping[str, Any]) -> dict[str, Any]:
         """One candidate's settings: a ``[low, high]`` range is drawn from (integers stay so)."""
-        settings: dict[str, Any] = {}
-        for key, value in {**self.candidate_sampling, **sampling}.items():
-            if isinstance(value, (list, tuple)):
-                low, high = value
-                if isinstance(low, int) and isinstance(high, int):
-                    settings[key] = rng.randint(low, high)
-                else:
-                    settings[key] = round(rng.uniform(float(low), float(high)), 3)
-            else:
-                settings[key] = value
-        return settings
+        return draw_settings(rng, {**self.candidate_sampling, **sampling})
 
     def sample(
         self,

@@ -33,6 +33,7 @@ from gensr_bench_plugins.models.anyenhance.layout import (
 from gensr_bench_plugins.models.anyenhance.sampling import enhance
 from gensr_bench_plugins.models.anyenhance.semantic import SEMANTIC_FOLDER, resample
 from gensr_bench_plugins.models.anyenhance.settings import DecodeSettings
+from gensr_bench_plugins.models.anyenhance.testing import published_layout as fixture_layout
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "anyenhance"
 CASES = ("critic_v2", "critic_v1_rotary_cfg", "semantic", "no_critic")
@@ -54,17 +55,7 @@ def expected() -> dict:
 
 def published_layout(root: Path, case: str) -> Path:
     """A weights folder laid out as the hub's ``amphion/anyenhance``, holding the tiny model."""
-    folder = root / "anyenhance"
-    for source, target in (
-        (FIXTURE / case / "config.json", folder / CONFIG_FILE),
-        (FIXTURE / case / "model.pt", folder / MODEL_FILE),
-        (FIXTURE / "dac" / "weights.pth", folder / CODEC_FILE),
-    ):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
-    if case == "semantic":
-        shutil.copytree(FIXTURE / SEMANTIC_FOLDER, folder / SEMANTIC_FOLDER, dirs_exist_ok=True)
-    return folder
+    return fixture_layout(FIXTURE, root / "anyenhance", case)
 
 
 def test_the_resampler_matches_torchaudios(expected: dict) -> None:

@@ -17,21 +17,17 @@ CUDA path itself has not been run on a GPU here.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
 
 from gensr_bench.devices import place
-from gensr_bench.records import Audio
 from gensr_bench_plugins.models.anyenhance import AnyEnhance, AnyEnhanceDPO
 from gensr_bench_plugins.models.anyenhance.checkpoint import LoadedAnyEnhance, load_folder
 from gensr_bench_plugins.models.anyenhance.codec import load_codec
-from gensr_bench_plugins.models.anyenhance.layout import CODEC_FILE, CONFIG_FILE, MODEL_FILE
 from gensr_bench_plugins.models.anyenhance.policy import (
     alignment_masks,
     sequence_logprob,
@@ -40,6 +36,7 @@ from gensr_bench_plugins.models.anyenhance.policy import (
 from gensr_bench_plugins.models.anyenhance.sampling import crossfade, enhance
 from gensr_bench_plugins.models.anyenhance.semantic import resample
 from gensr_bench_plugins.models.anyenhance.settings import DecodeSettings
+from gensr_bench_plugins.models.anyenhance.testing import noise_audio, published_layout
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "anyenhance"
 META = torch.device("meta")
@@ -55,20 +52,7 @@ def one_thread() -> Iterator[None]:
 
 
 def _folder(tmp_path: Path, case: str = "critic_v2") -> Path:
-    target = tmp_path / "anyenhance"
-    for source, name in (
-        (FIXTURE / case / "config.json", CONFIG_FILE),
-        (FIXTURE / case / "model.pt", MODEL_FILE),
-        (FIXTURE / "dac" / "weights.pth", CODEC_FILE),
-    ):
-        (target / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target / name)
-    return target
-
-
-def _audio(seconds: float, seed: int) -> Audio:
-    rng = np.random.default_rng(seed)
-    return Audio((0.1 * rng.standard_normal(int(seconds * RATE))).astype(np.float32), RATE)
+    return published_layout(FIXTURE, tmp_path / "weights" / "anyenhance", case)
 
 
 def test_the_models_declare_a_device_and_place_sets_it(tmp_path: Path) -> None:
@@ -129,8 +113,8 @@ def test_setup_loads_on_the_models_device_and_dpo_batches_follow_the_network(
     """A model placed on ``meta`` loads its network and codec there; its DPO batches are made
     there; a batch made on the CPU is scored by a network on ``meta`` (inputs follow it)."""
     folder = _folder(tmp_path)
-    degraded = [_audio(0.15, 0), _audio(0.12, 1)]
-    outputs = [_audio(0.15, 2), _audio(0.12, 3)]
+    degraded = [noise_audio(0.15, 0), noise_audio(0.12, 1)]
+    outputs = [noise_audio(0.15, 2), noise_audio(0.12, 3)]
 
     model = AnyEnhance(checkpoint=str(folder))
     model.device = "meta"

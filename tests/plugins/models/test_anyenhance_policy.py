@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from gensr_bench.alignment.trainer import AlignConfig, AlignmentExample, DPOTrainer
-from gensr_bench.records import Audio, Utterance
+from gensr_bench.records import Utterance
 from gensr_bench_plugins.models.anyenhance import AnyEnhance, AnyEnhanceDPO
 from gensr_bench_plugins.models.anyenhance.layout import (
     CODEC_FILE,
@@ -22,6 +22,7 @@ from gensr_bench_plugins.models.anyenhance.layout import (
     MODEL_FILE,
     CheckpointError,
 )
+from gensr_bench_plugins.models.anyenhance.testing import noise_audio, published_layout
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "anyenhance"
 RATE = 44100
@@ -37,26 +38,13 @@ def one_thread() -> Iterator[None]:
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    target = tmp_path / "weights" / "anyenhance"
-    for source, name in (
-        (FIXTURE / "critic_v2" / "config.json", CONFIG_FILE),
-        (FIXTURE / "critic_v2" / "model.pt", MODEL_FILE),
-        (FIXTURE / "dac" / "weights.pth", CODEC_FILE),
-    ):
-        (target / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target / name)
-    return target
-
-
-def _audio(seconds: float, seed: int) -> Audio:
-    rng = np.random.default_rng(seed)
-    return Audio((0.1 * rng.standard_normal(int(seconds * RATE))).astype(np.float32), RATE)
+    return published_layout(FIXTURE, tmp_path / "weights" / "anyenhance")
 
 
 def _pairs(model: AnyEnhance, count: int) -> list[AlignmentExample]:
     examples = []
     for i in range(count):
-        degraded = _audio(0.15 + 0.03 * i, i)
+        degraded = noise_audio(0.15 + 0.03 * i, i)
         utt = Utterance(id=f"u{i}", degraded=degraded)
         chosen, rejected = model.sample([utt], n=2, seed=i, sampling={"timesteps": 3})[0]
         examples.append(AlignmentExample(f"u{i}", degraded, chosen.audio, rejected.audio))
@@ -122,7 +110,7 @@ def test_a_few_dpo_steps_move_the_policy_and_save_a_folder_that_restores(
     assert aligned.loaded is not None
     for key, value in aligned.loaded.net.state_dict().items():
         assert torch.equal(value, after[key]), key
-    utt = Utterance(id="x", degraded=_audio(0.1, 9))
+    utt = Utterance(id="x", degraded=noise_audio(0.1, 9))
     assert aligned.restore([utt], seed=0)[0].audio.samples.shape == (4410,)
 
 
@@ -149,7 +137,7 @@ def test_anyenhance_dpo_reads_its_own_folder_and_says_how_to_make_one(
     shutil.copytree(folder, weights / "anyenhance-dpo")
     model = AnyEnhanceDPO(timesteps=2)
     assert model.folder == weights / "anyenhance-dpo"
-    utt = Utterance(id="y", degraded=_audio(0.05, 3))
+    utt = Utterance(id="y", degraded=noise_audio(0.05, 3))
     assert model.restore([utt], seed=1)[0].model == "anyenhance-dpo"
 
 
