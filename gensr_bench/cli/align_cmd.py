@@ -170,7 +170,6 @@ def align_command(
     run are reused (nothing is sampled) and only pairs/ and the checkpoint go into --out.
     """
     from gensr_bench.alignment.align import AlignRequest, align, check_alignable
-    from gensr_bench.alignment.losses import loss_for_paradigm
     from gensr_bench.alignment.pipeline import align_config, resolve_criterion
     from gensr_bench.interfaces import AlignablePolicy
     from gensr_bench.plugins import plugin_dirs_from_env
@@ -184,8 +183,6 @@ def align_command(
     )
     model = create_model(reg, model_spec, parse_options(model_option, "--model-option"))
     check_alignable(model, sorted(e.name for e in reg.models if issubclass(e.cls, AlignablePolicy)))
-    if objective == "dpo":
-        loss_for_paradigm(model.paradigm)  # a paradigm without a DPO loss fails before sampling
     suite_cls = reg.suites.get(suite)
     if suite_cls.subsets:
         raise ConfigError(

@@ -102,14 +102,6 @@ def print_notes(notes: RunNotes, out_dir: Path) -> None:
     click.echo(f"results: {out_dir / 'summary.json'}, {out_dir / 'scores.jsonl'}")
 
 
-def print_stored_notes(out_dir: Path) -> None:
-    """:func:`print_notes` of a run read back from its folder."""
-    from gensr_bench.stats import run_notes
-    from gensr_bench.store import read_run
-
-    print_notes(run_notes(read_run(out_dir).outputs), out_dir)
-
-
 def load_run(run_dir: Path) -> tuple[dict[str, Any], list[Any]]:
     """``(config, outputs)`` of a run folder, or of a leaderboard entry (a ``.json`` file)."""
     if run_dir.suffix == ".json":

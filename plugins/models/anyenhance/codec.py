@@ -293,14 +293,18 @@ def read_checkpoint(path: str | Path) -> Any:
 
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        pass
+    except pickle.UnpicklingError as restricted:
+        # Not an error yet: the file holds more than tensors (DAC's metadata), which only the
+        # full unpickler reads. Its reason is kept for the error below if that fails too.
+        tensors_only = restricted
     except (OSError, RuntimeError, EOFError) as exc:
         raise CodecError(f"cannot read the checkpoint {path}: {exc}") from exc
     try:
         return torch.load(str(path), map_location="cpu", weights_only=False)
     except Exception as exc:
-        raise CodecError(f"cannot read the checkpoint {path}: {exc}") from exc
+        raise CodecError(
+            f"cannot read the checkpoint {path}: {exc} (read as tensors only: {tensors_only})"
+        ) from exc
 
 
 def load_codec(path: str | Path) -> DAC:
