@@ -115,6 +115,23 @@ class FMNet(FrameNet):
         err = (x1_hat - batch.target).square().mean(-1) * batch.valid
         return err.sum(-1) / batch.valid.sum(-1).clamp_min(1)
 
+    def guided(self, x1_cond: torch.Tensor, x1_uncond: torch.Tensor, scale: float) -> torch.Tensor:
+        """Classifier-free guidance ``x_u + s (x_c - x_u)``, kept within the clean range.
+
+        Guidance extrapolates in the log-magnitude domain, so a scale of 3 triples every
+        log-ratio between the two predictions: measured with ``fm-piper`` on
+        ``piper-gsr-train`` inputs, unbounded outputs at scale 3 peaked at 2 to 9e4 times full
+        scale (benchmarks/alignment/RESULTS.md). Each guided value is therefore bounded by the
+        tokenizer's lowest and highest level of its bin (the range of clean training speech,
+        which AR and MGM cannot leave at all) or by the conditional prediction, whichever is
+        further out: guidance may not push a bin beyond both.
+        """
+        out = x1_uncond + scale * (x1_cond - x1_uncond)
+        book = self.tokenizer.codebook.to(out.dtype)
+        upper = torch.maximum(x1_cond, book[:, -1])
+        lower = torch.minimum(x1_cond, book[:, 0])
+        return torch.maximum(torch.minimum(out, upper), lower)
+
     def generate(
         self, cond: torch.Tensor, generator: torch.Generator, settings: Mapping[str, Any]
     ) -> torch.Tensor:
@@ -135,7 +152,7 @@ class FMNet(FrameNet):
             x1_hat = self.predict_clean(x, tk, cond, valid, on, with_cond)
             if scale != 1.0:
                 x1_uncond = self.predict_clean(x, tk, cond, valid, ~on, without)
-                x1_hat = x1_uncond + scale * (x1_hat - x1_uncond)
+                x1_hat = self.guided(x1_hat, x1_uncond, scale)
             v = (x1_hat - x) / (1 - tk)[:, None, None]
             x = x + v / steps
         return x
@@ -148,7 +165,8 @@ class FMSmall(GenerativeModel):
     """
 
     name = "fm-small"
-    version = "2"
+    #: 3: guided sampling (cfg_scale != 1) bounded by the clean range (``FMNet.guided``).
+    version = "3"
     paradigm = "fm"
     net_class = FMNet
     default_sampling: ClassVar[dict[str, Any]] = {"steps": 20, "cfg_scale": 1.0}

@@ -1169,3 +1169,24 @@ def test_train_refuses_a_device_it_cannot_use(tmp_path: Path) -> None:
     args = ["train", "--model", "ar-small", "--suite", "synth-gsr-train"]
     code = main([*args, "--out", str(tmp_path), "--device", "cuda"])
     assert code == 1 and not any(tmp_path.iterdir())
+
+
+def test_fm_guidance_never_leaves_both_the_clean_range_and_the_conditional_prediction(
+    tokenizer: SpectralTokenizer,
+) -> None:
+    net = tiny_generative_net("fm-small", tokenizer)
+    assert isinstance(net, FMNet)
+    lo, hi = tokenizer.codebook[:, 0], tokenizer.codebook[:, -1]
+    x_c = torch.stack([lo - 1.0, hi - 0.5, hi + 2.0])[None]  # [1, 3 frames, bins]
+    x_u = torch.stack([lo + 1.0, hi - 1.0, hi + 1.0])[None]
+    out = net.guided(x_c, x_u, 3.0)
+    # Frame 0: guidance pushes down to lo - 5, bounded by the conditional prediction lo - 1.
+    torch.testing.assert_close(out[0, 0], lo - 1.0)
+    # Frame 1: pushed up to hi + 0.5, bounded by the clean range's top level.
+    torch.testing.assert_close(out[0, 1], hi)
+    # Frame 2: pushed up to hi + 4, bounded by the conditional prediction hi + 2.
+    torch.testing.assert_close(out[0, 2], hi + 2.0)
+    # Inside both bounds guidance is the plain extrapolation.
+    mid = (lo + hi) / 2
+    inner = net.guided(mid[None, None] + 0.1, mid[None, None], 2.0)
+    torch.testing.assert_close(inner[0, 0], mid + 0.2)
