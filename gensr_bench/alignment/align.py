@@ -29,6 +29,7 @@ from .candidate_runs import (
     CANDIDATES_DIR,
     PAIRS_DIR,
     build_pairs,
+    candidate_model,
     candidates_finished,
     missing_scores,
     reused_candidates,
@@ -109,6 +110,8 @@ class AlignRequest:
     resume: bool = False
     #: A finished candidate run to reuse instead of sampling.
     candidates_dir: Path | None = None
+    #: ``candidates_dir`` may hold another model's candidates (cross-paradigm data).
+    other_model_candidates: bool = False
     #: Stop training (and save) after this many minutes.
     max_minutes: float | None = None
     #: Worker processes of the candidate run, and where its batches run.
@@ -207,7 +210,10 @@ def _align(request: AlignRequest, progress: AlignProgress) -> AlignResult:
         else [cls(**request.metric_options.get(cls.name, {})) for cls in criterion.metrics]
     )
     cand_model, cand_suite = CandidateModel(model), CandidateSuite(suite, request.n)
+    if request.other_model_candidates and request.candidates_dir is None:
+        raise ConfigError("other-model candidates need a candidate run to reuse (--candidates DIR)")
     cand_dir, candidates, metrics = _candidates(request, cand_model, cand_suite, metrics, progress)
+    made_by = candidate_model(cand_dir) if request.other_model_candidates else None
 
     settings = PairSettings(
         criterion.outputs,
@@ -219,7 +225,13 @@ def _align(request: AlignRequest, progress: AlignProgress) -> AlignResult:
     )
     sha = model.checkpoint_hash()
     pairs, utterances, record = pairs_step(
-        request, cand_dir, settings, metrics, sha=sha, progress=progress
+        request,
+        cand_dir,
+        settings,
+        metrics,
+        sha=sha if made_by is None else made_by.get("checkpoint_sha256"),
+        progress=progress,
+        model_name=None if made_by is None else str(made_by.get("name")),
     )
     examples, eval_examples, train_ids, held_ids = _training_inputs(
         request, pairs, utterances, cand_dir
@@ -244,7 +256,12 @@ def _align(request: AlignRequest, progress: AlignProgress) -> AlignResult:
         "directions": dict(criterion.directions),
         "objective": request.objective,
         "sft_target": request.sft_target if request.objective == "sft" else None,
-        "candidates": {"run": str(cand_dir.resolve()), "n": request.n, "seed": request.seed},
+        "candidates": {
+            "run": str(cand_dir.resolve()),
+            "n": request.n,
+            "seed": request.seed,
+            "model": made_by if made_by is not None else model.config(),
+        },
         "pairs": {
             "dataset": str((out_dir / PAIRS_DIR).resolve()),
             **settings.to_dict(),
@@ -309,6 +326,7 @@ def _candidates(
             request.criterion,
             run_config(cand_model, cand_suite, [], request.seed),
             request.metric_options,
+            other_model=request.other_model_candidates,
         )
         progress.message(f"reusing the candidates in {cand_dir}")
         return cand_dir, None, metrics
@@ -445,8 +463,12 @@ def pairs_step(
     *,
     sha: str | None,
     progress: AlignProgress,
+    model_name: str | None = None,
 ) -> tuple[Sequence[PreferencePair], dict[str, Utterance], PairsRecord]:
-    """(b): (pairs, inputs by id, record): the saved pairs when their settings match, else new."""
+    """(b): (pairs, inputs by id, record): the saved pairs when their settings match, else new.
+
+    ``model_name`` and ``sha`` name the model that made the candidates (default: the policy).
+    """
     from gensr_bench.store import read_run
 
     from .pipeline import load_pairs, read_pairs_record, source_utterances
@@ -478,7 +500,7 @@ def pairs_step(
         settings,
         request.criterion.directions,
         pairs_dir,
-        model=request.model.name,
+        model=model_name or request.model.name,
         checkpoint_sha256=sha,
         seed=request.seed,
         outputs=outputs,

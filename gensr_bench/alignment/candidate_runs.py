@@ -105,12 +105,15 @@ def reused_candidates(
     criterion: Criterion,
     expected: Mapping[str, Any],
     metric_options: Mapping[str, Any],
+    *,
+    other_model: bool = False,
 ) -> list[Metric]:
     """The criterion's metrics, as a finished candidate run in ``run_dir`` scored them.
 
     ``expected`` is the run config (model, suite, seed) that ``align`` would have written for
     its own candidates: the reused run must match it, so the pairs are the pairs that
-    sampling again would give.
+    sampling again would give. With ``other_model`` the candidates may come from another
+    model (cross-paradigm data, the paper's Table 4): only the suite and seed must match.
 
     Raises:
         StoreError: ``run_dir`` holds no finished candidate run.
@@ -127,11 +130,12 @@ def reused_candidates(
     def plain(value: Any) -> Any:
         return json.loads(json.dumps(value, sort_keys=True, default=str))
 
-    for key, what in (
+    checks = (
         ("model", "model, checkpoint or --model-option"),
         ("suite", "suite, --suite-option, --limit or --n"),
         ("seed", "--seed"),
-    ):
+    )
+    for key, what in checks[1:] if other_model else checks:
         if plain(config.get(key)) != plain(expected[key]):
             raise ConfigError(
                 f"the candidate run in {run_dir} was made with another {what} "
@@ -148,6 +152,20 @@ def reused_candidates(
             "--candidates to sample again"
         )
     return recorded_metrics(config, criterion.metrics)
+
+
+def candidate_model(run_dir: Path) -> dict[str, Any]:
+    """The model that made the finished candidate run in ``run_dir``: its recorded config
+    (name, version, options, candidate sampling) and ``checkpoint_sha256`` (``None`` when the
+    run's provenance records none)."""
+    from gensr_bench.store import read_run
+
+    finished = finished_candidate_run(run_dir)
+    provenance = read_run(run_dir, outputs=False).provenance or {}
+    return {
+        **dict(finished.config.get("model") or {}),
+        "checkpoint_sha256": provenance.get("model_checkpoint_sha256"),
+    }
 
 
 def missing_scores(run_dir: Path, outputs: Sequence[str]) -> str:

@@ -118,6 +118,14 @@ if TYPE_CHECKING:
     "metrics. For ablations: another criterion or winner on the same candidates.",
 )
 @click.option(
+    "--other-model",
+    "other_model",
+    is_flag=True,
+    help="The --candidates were made by another model (cross-paradigm data, the paper's "
+    "Table 4): their model is not checked against --model; the suite, --limit, --n and --seed "
+    "still are. The manifest and pairs record the model that made them.",
+)
+@click.option(
     "--max-minutes",
     type=click.FloatRange(min=0),
     default=None,
@@ -152,6 +160,7 @@ def align_command(
     align_option: tuple[str, ...],
     resume: bool,
     candidates_dir: str | None,
+    other_model: bool,
     max_minutes: float | None,
     model_option: tuple[str, ...],
     suite_option: tuple[str, ...],
@@ -176,6 +185,8 @@ def align_command(
 
     if sft_target is not None and objective != "sft":
         raise click.UsageError("--sft-target applies to --objective sft only")
+    if other_model and candidates_dir is None:
+        raise click.UsageError("--other-model needs --candidates DIR (another model's run)")
     reg = state.registries
     criterion = resolve_criterion(split_items(metrics), [e.cls for e in reg.metrics])
     config = align_config(
@@ -220,6 +231,7 @@ def align_command(
         config=config,
         resume=resume,
         candidates_dir=Path(candidates_dir) if candidates_dir is not None else None,
+        other_model_candidates=other_model,
         max_minutes=max_minutes,
         workers=workers or os.cpu_count() or 1,
         backend=make_backend(state, backend, backend_option),

@@ -327,3 +327,32 @@ def test_reused_candidates_must_be_scored_with_the_criterion(
     )
     assert result.exit_code == 1, result.stdout
     assert "was not scored with test-snr (its metrics: test-level)" in result.stderr
+
+
+def test_other_model_candidates_align_another_paradigm(
+    sft_aligned: Path, checkpoints: dict[str, Path], tmp_path: Path
+) -> None:
+    # fm-small's candidates train ar-small (the paper's cross-paradigm data, Table 4).
+    source = sft_aligned / "candidates"
+    out = tmp_path / "ar-on-fm"
+    args = align(checkpoints["ar-small"], out, "--align-option", "steps=1", metrics="level_db")
+    result = invoke_cli([*args, "--candidates", str(source), "--other-model"])
+    assert result.exit_code == 0, result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["model"] == "ar-small"
+    assert manifest["candidates"]["model"]["name"] == "fm-small"
+    assert manifest["candidates"]["model"]["checkpoint_sha256"] == sha256(
+        checkpoints["fm-small"] / "model.pt"
+    )
+    dataset = load_preference_dataset(out / "pairs")
+    expected = sum(
+        unanimous_count(scores) for scores in candidate_scores(source, ("level_db",)).values()
+    )
+    assert len(dataset) == expected > 0
+    assert set(dataset["model"]) == {"fm-small"}
+
+
+def test_other_model_needs_candidates(checkpoints: dict[str, Path], tmp_path: Path) -> None:
+    result = invoke_cli([*align(checkpoints["ar-small"], tmp_path / "o"), "--other-model"])
+    assert result.exit_code == 2
+    assert "--other-model needs --candidates" in result.stderr
