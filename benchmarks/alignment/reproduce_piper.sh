@@ -37,7 +37,7 @@ ENTRY_METRICS=dnsmos,pesq,stoi,estoi,si-sdr,lsd,speaker-sim,nisqa,distillmos,whi
 CONTENT=${CONTENT:-whisper_cer}
 PAIR_METRICS=nisqa_mos,dnsmos_ovrl,$CONTENT,speaker_sim
 SCORED=nisqa_mos,dnsmos_ovrl,whisper_cer,estoi,speaker_sim
-EVAL_METRICS=dnsmos,nisqa,whisper,estoi,speaker-sim
+EVAL_METRICS=$ENTRY_METRICS  # the leaderboard entry's metrics: one run serves both
 JITTER=$REPO/benchmarks/alignment/jitter-piper-gsr-train.json
 CANDIDATES=(--suite piper-gsr-train --limit 100 --n 8)
 mkdir -p "$WORK"
