@@ -16,7 +16,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import FrameNet, GenerativeModel, eval_mode, sample_tokens
+from .base import (
+    FrameNet,
+    GenerativeModel,
+    emit_mean,
+    eval_mode,
+    expected_values,
+    sample_tokens,
+)
 from .data import FrameBatch
 from .nets import ConditionEncoder, NetConfig, Transformer
 from .tokenizer import SpectralTokenizer
@@ -68,17 +75,19 @@ class ARNet(FrameNet):
         caches: list[dict[str, torch.Tensor]] = [{} for _ in self.body.blocks]
         x = h_cond[:, :1] + self.bos.expand(b, 1, -1)
         frames = []
+        temperature = float(settings.get("temperature", 1.0))
+        top_k, top_p = settings.get("top_k"), settings.get("top_p")
+        mean = emit_mean(settings, "ar")
         for i in range(t):
             h = self.body.step(x, caches)
-            tokens = sample_tokens(
-                self._logits(h)[:, 0],
-                generator,
-                float(settings.get("temperature", 1.0)),
-                settings.get("top_k"),
-                settings.get("top_p"),
-            )
+            logits = self._logits(h)[:, 0]
+            tokens = sample_tokens(logits, generator, temperature, top_k, top_p)
             values = self.tokenizer.decode(tokens)  # [B, bins]
-            frames.append(values)
+            if mean:  # the next frame still conditions on the drawn tokens
+                book = self.tokenizer.codebook.to(logits.dtype)
+                frames.append(expected_values(logits, book, temperature, top_k, top_p))
+            else:
+                frames.append(values)
             if i + 1 < t:
                 x = h_cond[:, i + 1 : i + 2] + self.prev(values)[:, None]
         return torch.stack(frames, dim=1)
@@ -87,14 +96,21 @@ class ARNet(FrameNet):
 class ARSmall(GenerativeModel):
     """Autoregressive transformer over per-bin spectral tokens (small enough for a CPU).
 
-    Sampling options: ``temperature`` (1.0), ``top_k`` (25), ``top_p`` (0.8).
+    Sampling options: ``temperature`` (1.0), ``top_k`` (25), ``top_p`` (0.8), ``emit``
+    (``sample``: each bin's drawn value; ``mean``: its mean under the distribution drawn from,
+    while the next frame still conditions on the drawn tokens).
     """
 
     name = "ar-small"
     version = "2"
     paradigm = "ar"
     net_class = ARNet
-    default_sampling: ClassVar[dict[str, Any]] = {"temperature": 1.0, "top_k": 25, "top_p": 0.8}
+    default_sampling: ClassVar[dict[str, Any]] = {
+        "temperature": 1.0,
+        "top_k": 25,
+        "top_p": 0.8,
+        "emit": "sample",
+    }
     candidate_sampling: ClassVar[dict[str, Any]] = {"temperature": 1.0, "top_k": 25, "top_p": 0.8}
 
     def alignment_inputs(

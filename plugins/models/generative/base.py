@@ -485,6 +485,39 @@ def sample_tokens(
     return order.gather(-1, pick)[..., 0]
 
 
+#: What a token model emits per bin (sampling option ``emit``): the drawn token's value, or
+#: the mean value under the distribution it was drawn from (the path stays sampled).
+EMIT_CHOICES = ("sample", "mean")
+
+
+def emit_mean(settings: Mapping[str, Any], model: str) -> bool:
+    """Whether ``settings`` ask for ``emit=mean`` (a clear error for an unknown choice)."""
+    emit = settings.get("emit", "sample")
+    if emit not in EMIT_CHOICES:
+        raise ConfigError(
+            f"sampling option emit={emit!r} of {model!r} must be one of {', '.join(EMIT_CHOICES)}"
+        )
+    return emit == "mean"
+
+
+def expected_values(
+    logits: torch.Tensor,
+    codebook: torch.Tensor,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+) -> torch.Tensor:
+    """The mean codebook value ``[...]`` under the distribution :func:`sample_tokens` draws
+    from (the same temperature, top-k and nucleus); ``codebook [..., V]`` holds each
+    position's values (broadcast against ``logits``). At temperature 0 the argmax token's
+    value."""
+    if temperature <= 0:
+        book = codebook.expand_as(logits)
+        return book.gather(-1, logits.argmax(-1, keepdim=True))[..., 0]
+    probs = torch.softmax(filter_logits(logits / temperature, top_k, top_p), dim=-1)
+    return (probs * codebook).sum(-1)
+
+
 class in_precision:  # lowercase: used like torch.no_grad
     """Run a module with its floating-point parameters and buffers in ``dtype``, and convert
     them back afterwards. float32 -> float64 -> float32 is exact, and ``Module.to`` keeps the

@@ -18,7 +18,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import FrameNet, GenerativeModel, eval_mode, sample_tokens
+from .base import (
+    FrameNet,
+    GenerativeModel,
+    emit_mean,
+    eval_mode,
+    expected_values,
+    sample_tokens,
+)
 from .data import FrameBatch
 from .nets import ConditionEncoder, NetConfig, Transformer
 from .tokenizer import SpectralTokenizer
@@ -86,15 +93,16 @@ class MGMNet(FrameNet):
         masked = torch.ones(b, t, bins, dtype=torch.bool, device=device)
         total = t * bins
         encoded = self.cond(cond, valid)
+        temperature = float(settings.get("temperature", 1.0))
+        top_k, top_p = settings.get("top_k"), settings.get("top_p")
+        mean = emit_mean(settings, "mgm")
+        means = torch.zeros(b, t, bins, dtype=cond.dtype, device=device)
         for k in range(steps):
             logits = self(cond, tokens, masked, valid, encoded)[masked]  # [N masked, levels]
-            drawn = sample_tokens(
-                logits,
-                generator,
-                float(settings.get("temperature", 1.0)),
-                settings.get("top_k"),
-                settings.get("top_p"),
-            )
+            drawn = sample_tokens(logits, generator, temperature, top_k, top_p)
+            if mean:  # each bin keeps the mean of the step that fixed its token
+                book = self.tokenizer.codebook.to(logits.dtype).expand(b, t, bins, -1)[masked]
+                means[masked] = expected_values(logits, book, temperature, top_k, top_p)
             logp = torch.log_softmax(logits, dim=-1).gather(-1, drawn[:, None])[:, 0]
             tokens[masked] = drawn
             remaining = math.floor(total * math.cos(math.pi / 2 * (k + 1) / steps))
@@ -108,18 +116,20 @@ class MGMNet(FrameNet):
             flat = confidence.reshape(b, -1)
             threshold = torch.kthvalue(flat, remaining, dim=-1).values
             masked = (flat <= threshold[:, None]).reshape(b, t, bins) & masked
-        return self.tokenizer.decode(tokens)
+        return means if mean else self.tokenizer.decode(tokens)
 
 
 class MGMSmall(GenerativeModel):
     """Masked generative transformer over per-bin spectral tokens (small enough for a CPU).
 
     Sampling options for ``restore``: ``steps`` (20), ``temperature`` (0.4), ``top_k``
-    (none), ``top_p`` (0.5); candidates (``sample``) use the paper's settings (steps 10-40,
-    temperature 1.0, top-p 0.9). Generated frames are smoothed over 13 frames before
-    synthesis. The restore defaults were picked on the first 12 ``synth-gsr`` utterances
-    (issue 5): at the paper's settings and 9 frames the single output scored DNSMOS OVRL 1.80
-    there, at these settings 1.91 (input 1.89); per-bin sampling noise is what costs quality.
+    (none), ``top_p`` (0.5), ``emit`` (``sample``, or ``mean``: each bin's mean value under
+    the distribution of the step that fixed its token); candidates (``sample``) use the
+    paper's settings (steps 10-40, temperature 1.0, top-p 0.9). Generated frames are smoothed
+    over 13 frames before synthesis. The restore defaults were picked on the first 12
+    ``synth-gsr`` utterances (issue 5): at the paper's settings and 9 frames the single output
+    scored DNSMOS OVRL 1.80 there, at these settings 1.91 (input 1.89); per-bin sampling noise
+    is what costs quality.
     """
 
     name = "mgm-small"
@@ -132,6 +142,7 @@ class MGMSmall(GenerativeModel):
         "temperature": 0.4,
         "top_k": None,
         "top_p": 0.5,
+        "emit": "sample",
     }
     candidate_sampling: ClassVar[dict[str, Any]] = {
         "steps": [10, 40],

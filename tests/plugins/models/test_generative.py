@@ -53,6 +53,7 @@ from gensr_bench_plugins.models.generative.base import (
     MODEL_FILE,
     FrameNet,
     GenerativeModel,
+    expected_values,
     filter_logits,
     read_manifest,
     sample_tokens,
@@ -1190,3 +1191,44 @@ def test_fm_guidance_never_leaves_both_the_clean_range_and_the_conditional_predi
     mid = (lo + hi) / 2
     inner = net.guided(mid[None, None] + 0.1, mid[None, None], 2.0)
     torch.testing.assert_close(inner[0, 0], mid + 0.2)
+
+
+def test_expected_values_is_the_mean_of_the_distribution_sampled_from() -> None:
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 0.0, 5.0]])
+    book = torch.tensor([[-1.0, 0.5, 3.0], [0.0, 1.0, 2.0]])
+    probs = torch.softmax(logits / 0.5, dim=-1)
+    torch.testing.assert_close(expected_values(logits, book, 0.5), (probs * book).sum(-1))
+    # top-k 1 and temperature 0 both leave the argmax token's value.
+    argmax_value = torch.tensor([-1.0, 2.0])
+    torch.testing.assert_close(expected_values(logits, book, 1.0, top_k=1), argmax_value)
+    torch.testing.assert_close(expected_values(logits, book, 0.0), argmax_value)
+    # A nucleus that keeps the first token only (it holds > 0.5 of the mass).
+    torch.testing.assert_close(expected_values(logits, book, 1.0, top_p=0.5), argmax_value)
+
+
+@pytest.mark.parametrize("paradigm", ["ar-small", "mgm-small"])
+def test_token_models_emit_the_mean_value_on_request(
+    tokenizer: SpectralTokenizer, paradigm: str
+) -> None:
+    net = tiny_generative_net(paradigm, tokenizer)
+    cond = frame_batch(pairs(0.2), tokenizer).cond
+    settings: dict[str, Any] = {"temperature": 1.0, "top_p": 0.9, "steps": 3}
+    with torch.no_grad():
+        drawn = net.generate(cond, torch.Generator().manual_seed(1), settings)
+        mean = net.generate(cond, torch.Generator().manual_seed(1), {**settings, "emit": "mean"})
+        greedy = net.generate(
+            cond, torch.Generator().manual_seed(1), {"steps": 3, "temperature": 0}
+        )
+        greedy_mean = net.generate(
+            cond, torch.Generator().manual_seed(1), {"steps": 3, "temperature": 0, "emit": "mean"}
+        )
+    book = tokenizer.codebook
+    assert torch.equal(tokenizer.decode(tokenizer.encode(drawn)), drawn)  # codebook values
+    assert not torch.equal(tokenizer.decode(tokenizer.encode(mean)), mean)  # between them
+    assert bool(((mean >= book[:, 0] - 1e-6) & (mean <= book[:, -1] + 1e-6)).all())
+    # Each mean is nearer its bin's centre of mass than the draws: less spread over time.
+    assert float(mean.var(dim=1).mean()) < float(drawn.var(dim=1).mean())
+    # At temperature 0 the mean is the drawn (argmax) value: the same frames.
+    torch.testing.assert_close(greedy_mean, greedy)
+    with pytest.raises(ConfigError, match="emit='median'"):
+        net.generate(cond, torch.Generator().manual_seed(1), {"emit": "median"})
