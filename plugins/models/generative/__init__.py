@@ -15,15 +15,33 @@ from typing import Any
 from gensr_bench import RestorationModel, hookimpl
 
 from .ar import ARSmall, ARSmallDPO
-from .fm import FMPiper, FMSmall, FMSmallDPO
+from .fm import FMPiper, FMPiperDPO, FMSmall, FMSmallDPO
 from .mgm import MGMSmall, MGMSmallDPO
 
-__all__ = ["ARSmall", "ARSmallDPO", "FMPiper", "FMSmall", "FMSmallDPO", "MGMSmall", "MGMSmallDPO"]
+__all__ = [
+    "ARSmall",
+    "ARSmallDPO",
+    "FMPiper",
+    "FMPiperDPO",
+    "FMSmall",
+    "FMSmallDPO",
+    "MGMSmall",
+    "MGMSmallDPO",
+]
 
 
 @hookimpl
 def gensr_register_models() -> list[type[RestorationModel]]:
-    return [ARSmall, MGMSmall, FMSmall, ARSmallDPO, MGMSmallDPO, FMSmallDPO, FMPiper]
+    return [
+        ARSmall,
+        MGMSmall,
+        FMSmall,
+        ARSmallDPO,
+        MGMSmallDPO,
+        FMSmallDPO,
+        FMPiper,
+        FMPiperDPO,
+    ]
 
 
 @hookimpl

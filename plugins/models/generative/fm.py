@@ -223,3 +223,15 @@ class FMPiper(FMSmall):
 
     name = "fm-piper"
     checkpoint_model = "fm-small"
+
+
+class FMPiperDPO(FMSmall):
+    """fm-piper after multi-metric DPO on its own candidates (issue 23; RESULTS.md).
+
+    Pairs unanimous on NISQA MOS, DNSMOS OVRL, Whisper CER and speaker similarity over the
+    first 100 ``piper-gsr-train`` inputs, 8 candidates each; 500 DPO steps (``gensr-bench
+    align``'s defaults). Sampling options as ``fm-small``.
+    """
+
+    name = "fm-piper-dpo"
+    checkpoint_model = "fm-piper"

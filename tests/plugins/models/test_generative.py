@@ -41,6 +41,7 @@ from gensr_bench_plugins.models.generative import (
     ARSmall,
     ARSmallDPO,
     FMPiper,
+    FMPiperDPO,
     FMSmall,
     FMSmallDPO,
     MGMSmall,
@@ -723,6 +724,21 @@ def test_the_piper_variant_ships_weights_fine_tuned_from_its_base_on_piper_speec
     assert piper.sampling == base.sampling and piper.paradigm == "fm"
 
 
+def test_the_aligned_piper_variant_ships_weights_aligned_from_fm_piper() -> None:
+    shipped = FMPiperDPO().checkpoint_dir
+    manifest = read_manifest(shipped)
+    assert manifest["model"] == "fm-piper" == manifest["base_model"]
+    assert manifest["objective"] == "dpo" and manifest["suite"]["name"] == "piper-gsr-train"
+    assert manifest["criterion"] == ["nisqa_mos", "dnsmos_ovrl", "whisper_cer", "speaker_sim"]
+    assert (shipped / MODEL_FILE).stat().st_size <= 5_000_000  # the base models' size limit
+    aligned, base = FMPiperDPO(), FMPiper()
+    aligned.setup()
+    base.setup()
+    assert aligned.checkpoint_hash() == manifest["sha256"] != base.checkpoint_hash()
+    assert manifest["base_checkpoint_sha256"] == base.checkpoint_hash()
+    assert aligned.sampling == base.sampling and aligned.paradigm == "fm"
+
+
 # --------------------------------------------------------------------------- restore & sample
 
 
@@ -912,6 +928,7 @@ def test_models_are_registered_by_the_plugin() -> None:
         MGMSmallDPO,
         FMSmallDPO,
         FMPiper,
+        FMPiperDPO,
     ]
     assert [cls.paradigm for cls in (ARSmall, MGMSmall, FMSmall)] == ["ar", "mgm", "fm"]
     assert all(cls.trainable for cls in MODELS.values())
