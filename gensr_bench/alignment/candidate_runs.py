@@ -158,13 +158,10 @@ def candidate_model(run_dir: Path) -> dict[str, Any]:
     """The model that made the finished candidate run in ``run_dir``: its recorded config
     (name, version, options, candidate sampling) and ``checkpoint_sha256`` (``None`` when the
     run's provenance records none)."""
-    from gensr_bench.store import read_run
-
     finished = finished_candidate_run(run_dir)
-    provenance = read_run(run_dir, outputs=False).provenance or {}
     return {
         **dict(finished.config.get("model") or {}),
-        "checkpoint_sha256": provenance.get("model_checkpoint_sha256"),
+        "checkpoint_sha256": finished.provenance.get("model_checkpoint_sha256"),
     }
 
 

@@ -78,13 +78,13 @@ class ARNet(FrameNet):
         temperature = float(settings.get("temperature", 1.0))
         top_k, top_p = settings.get("top_k"), settings.get("top_p")
         mean = emit_mean(settings, "ar")
+        book = self.tokenizer.codebook.to(cond.dtype)
         for i in range(t):
             h = self.body.step(x, caches)
             logits = self._logits(h)[:, 0]
             tokens = sample_tokens(logits, generator, temperature, top_k, top_p)
             values = self.tokenizer.decode(tokens)  # [B, bins]
             if mean:  # the next frame still conditions on the drawn tokens
-                book = self.tokenizer.codebook.to(logits.dtype)
                 frames.append(expected_values(logits, book, temperature, top_k, top_p))
             else:
                 frames.append(values)

@@ -97,12 +97,12 @@ class MGMNet(FrameNet):
         top_k, top_p = settings.get("top_k"), settings.get("top_p")
         mean = emit_mean(settings, "mgm")
         means = torch.zeros(b, t, bins, dtype=cond.dtype, device=device)
+        book = self.tokenizer.codebook.to(cond.dtype).expand(b, t, bins, -1)
         for k in range(steps):
             logits = self(cond, tokens, masked, valid, encoded)[masked]  # [N masked, levels]
             drawn = sample_tokens(logits, generator, temperature, top_k, top_p)
             if mean:  # each bin keeps the mean of the step that fixed its token
-                book = self.tokenizer.codebook.to(logits.dtype).expand(b, t, bins, -1)[masked]
-                means[masked] = expected_values(logits, book, temperature, top_k, top_p)
+                means[masked] = expected_values(logits, book[masked], temperature, top_k, top_p)
             logp = torch.log_softmax(logits, dim=-1).gather(-1, drawn[:, None])[:, 0]
             tokens[masked] = drawn
             remaining = math.floor(total * math.cos(math.pi / 2 * (k + 1) / steps))
